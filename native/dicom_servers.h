@@ -1,0 +1,63 @@
+// One Orthanc::DicomServer per tenant. The DICOM protocol is the framework's; every
+// decision (who may connect, what a request may see) is asked of JS through the
+// dispatcher, naming the tenant by its index in MultitenantDicom.Servers.
+#pragma once
+
+#include <DicomNetworking/DicomServer.h>
+#include <DicomNetworking/IApplicationEntityFilter.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace mtd {
+
+// What JS decided about one server at initialisation (see src/tenants.ts).
+struct TenantServerSpec {
+  int index = 0;
+  std::string name;  // for log lines, e.g. MultitenantDicom.Servers[1] (AET "HELLO")
+  std::string aet;
+  uint16_t port = 0;
+  bool checkCalledAet = false;
+  uint32_t associationTimeoutSeconds = 30;
+  unsigned int threadsCount = 4;
+  unsigned int maximumPduLength = 16384;
+};
+
+class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
+                          public Orthanc::IApplicationEntityFilter {
+ public:
+  explicit TenantDicomServer(const TenantServerSpec& spec);
+  ~TenantDicomServer() override;
+
+  // Logs and returns false when the port cannot be opened; other tenants go on.
+  bool Start();
+  void Stop();
+
+  const TenantServerSpec& Spec() const { return spec_; }
+
+  // DicomServer::IRemoteModalities
+  bool IsSameAETitle(const std::string& aet1, const std::string& aet2) override;
+  bool LookupAETitle(Orthanc::RemoteModalityParameters& modality, const std::string& aet) override;
+
+  // IApplicationEntityFilter
+  bool IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
+                           const std::string& calledAet) override;
+  bool IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
+                        const std::string& calledAet, Orthanc::DicomRequestType type) override;
+  void GetAcceptedTransferSyntaxes(std::set<Orthanc::DicomTransferSyntax>& target, const std::string& remoteIp,
+                                   const std::string& remoteAet, const std::string& calledAet) override;
+  void GetProposedStorageTransferSyntaxes(std::list<Orthanc::DicomTransferSyntax>& target,
+                                          const std::string& remoteIp, const std::string& remoteAet,
+                                          const std::string& calledAet) override;
+  bool IsUnknownSopClassAccepted(const std::string& remoteIp, const std::string& remoteAet,
+                                 const std::string& calledAet) override;
+  void GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) override;
+
+ private:
+  TenantServerSpec spec_;
+  std::unique_ptr<Orthanc::DicomServer> server_;
+  bool running_ = false;
+};
+
+}  // namespace mtd

@@ -1,0 +1,214 @@
+#include "sdk_bridge.h"
+
+#include "js_dispatcher.h"
+
+#include <atomic>
+#include <string>
+
+namespace mtd {
+namespace {
+
+std::atomic<OrthancPluginContext*> orthancContext{nullptr};
+
+enum class RestMethod { Get, Post, Put, Delete };
+
+const char* MethodName(RestMethod method) {
+  switch (method) {
+    case RestMethod::Get: return "GET";
+    case RestMethod::Post: return "POST";
+    case RestMethod::Put: return "PUT";
+    case RestMethod::Delete: return "DELETE";
+  }
+  return "?";
+}
+
+// One in-process REST call, run on the libuv thread pool. The answer's memory is
+// handed to JS as an external Buffer and released by Orthanc when JS drops it.
+class RestCall : public Napi::AsyncWorker {
+ public:
+  RestCall(Napi::Env env, RestMethod method, std::string uri)
+      : Napi::AsyncWorker(env, "orthanc-rest"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        method_(method),
+        uri_(std::move(uri)) {}
+
+  // A Buffer body is read in place on the worker thread: the reference keeps it alive.
+  void SetBody(Napi::Value body) {
+    if (body.IsUndefined()) return;
+    if (body.IsBuffer()) {
+      Napi::Buffer<char> buffer = body.As<Napi::Buffer<char>>();
+      bodyReference_ = Napi::Persistent(body.As<Napi::Object>());
+      bodyData_ = buffer.Data();
+      bodySize_ = buffer.Length();
+    } else if (body.IsString()) {
+      bodyCopy_ = body.As<Napi::String>();
+      bodyData_ = bodyCopy_.data();
+      bodySize_ = bodyCopy_.size();
+    } else {
+      throw Napi::TypeError::New(Env(), "the body must be a Buffer or a string");
+    }
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    OrthancPluginContext* context = orthancContext.load();
+    if (context == nullptr) {
+      code_ = OrthancPluginErrorCode_BadSequenceOfCalls;
+      return;
+    }
+    switch (method_) {
+      case RestMethod::Get:
+        code_ = OrthancPluginRestApiGet(context, &answer_, uri_.c_str());
+        break;
+      case RestMethod::Post:
+        code_ = OrthancPluginRestApiPost(context, &answer_, uri_.c_str(), bodyData_, bodySize_);
+        break;
+      case RestMethod::Put:
+        code_ = OrthancPluginRestApiPut(context, &answer_, uri_.c_str(), bodyData_, bodySize_);
+        break;
+      case RestMethod::Delete:
+        code_ = OrthancPluginRestApiDelete(context, uri_.c_str());
+        break;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (code_ != OrthancPluginErrorCode_Success) {
+      OrthancPluginContext* context = orthancContext.load();
+      std::string description = context != nullptr ? OrthancPluginGetErrorDescription(context, code_) : "no Orthanc context";
+      Napi::Error error = Napi::Error::New(env, std::string(MethodName(method_)) + " " + uri_ + ": " + description);
+      error.Set("orthancCode", Napi::Number::New(env, code_));
+      deferred_.Reject(error.Value());
+      return;
+    }
+    if (method_ == RestMethod::Delete) {
+      deferred_.Resolve(env.Undefined());
+    } else if (answer_.size == 0) {
+      deferred_.Resolve(Napi::Buffer<char>::New(env, 0));
+    } else {
+      OrthancPluginMemoryBuffer* owned = new OrthancPluginMemoryBuffer(answer_);
+      answer_ = {nullptr, 0};
+      deferred_.Resolve(Napi::Buffer<char>::New(
+          env, static_cast<char*>(owned->data), owned->size,
+          [](Napi::Env, char*, OrthancPluginMemoryBuffer* buffer) {
+            OrthancPluginContext* context = orthancContext.load();
+            if (context != nullptr) OrthancPluginFreeMemoryBuffer(context, buffer);
+            delete buffer;
+          },
+          owned));
+    }
+  }
+
+  ~RestCall() override {
+    OrthancPluginContext* context = orthancContext.load();
+    if (answer_.data != nullptr && context != nullptr) OrthancPluginFreeMemoryBuffer(context, &answer_);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  RestMethod method_;
+  std::string uri_;
+  Napi::ObjectReference bodyReference_;
+  std::string bodyCopy_;
+  const char* bodyData_ = nullptr;
+  size_t bodySize_ = 0;
+  OrthancPluginMemoryBuffer answer_{nullptr, 0};
+  OrthancPluginErrorCode code_ = OrthancPluginErrorCode_Success;
+};
+
+std::string UriArgument(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "the URI must be a string");
+  }
+  return info[0].As<Napi::String>();
+}
+
+template <RestMethod method>
+Napi::Value Rest(const Napi::CallbackInfo& info) {
+  auto* call = new RestCall(info.Env(), method, UriArgument(info));
+  if (method == RestMethod::Post || method == RestMethod::Put) {
+    try {
+      call->SetBody(info[1]);
+    } catch (...) {
+      delete call;
+      throw;
+    }
+  }
+  Napi::Promise promise = call->Promise();
+  call->Queue();
+  return promise;
+}
+
+OrthancPluginContext* RequireContext(Napi::Env env) {
+  OrthancPluginContext* context = orthancContext.load();
+  if (context == nullptr) throw Napi::Error::New(env, "the Orthanc plugin context is not set");
+  return context;
+}
+
+Napi::Value GetConfiguration(const Napi::CallbackInfo& info) {
+  OrthancPluginContext* context = RequireContext(info.Env());
+  char* json = OrthancPluginGetConfiguration(context);
+  if (json == nullptr) throw Napi::Error::New(info.Env(), "Orthanc did not return its configuration");
+  Napi::String result = Napi::String::New(info.Env(), json);
+  OrthancPluginFreeString(context, json);
+  return result;
+}
+
+Napi::Value Log(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "log(level, message) takes two strings");
+  }
+  OrthancPluginContext* context = RequireContext(info.Env());
+  std::string level = info[0].As<Napi::String>();
+  std::string message = info[1].As<Napi::String>();
+  if (level == "error") {
+    OrthancPluginLogError(context, message.c_str());
+  } else if (level == "warning") {
+    OrthancPluginLogWarning(context, message.c_str());
+  } else if (level == "info") {
+    OrthancPluginLogInfo(context, message.c_str());
+  } else {
+    throw Napi::RangeError::New(info.Env(), "unknown log level \"" + level + "\" (info, warning or error)");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value SetMetric(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), "setMetric(name, value) takes a string and a number");
+  }
+  std::string name = info[0].As<Napi::String>();
+  float value = info[1].As<Napi::Number>().FloatValue();
+  OrthancPluginSetMetricsValue(RequireContext(info.Env()), name.c_str(), value, OrthancPluginMetricsType_Default);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "setDispatcher(fn) takes a function");
+  }
+  JsDispatcher::Install(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void SetOrthancContext(OrthancPluginContext* context) { orthancContext.store(context); }
+
+OrthancPluginContext* GetOrthancContext() { return orthancContext.load(); }
+
+Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {
+  exports.Set("restGet", Napi::Function::New(env, Rest<RestMethod::Get>, "restGet"));
+  exports.Set("restPost", Napi::Function::New(env, Rest<RestMethod::Post>, "restPost"));
+  exports.Set("restPut", Napi::Function::New(env, Rest<RestMethod::Put>, "restPut"));
+  exports.Set("restDelete", Napi::Function::New(env, Rest<RestMethod::Delete>, "restDelete"));
+  exports.Set("getConfiguration", Napi::Function::New(env, GetConfiguration, "getConfiguration"));
+  exports.Set("log", Napi::Function::New(env, Log, "log"));
+  exports.Set("setMetric", Napi::Function::New(env, SetMetric, "setMetric"));
+  exports.Set("setDispatcher", Napi::Function::New(env, SetDispatcher, "setDispatcher"));
+  return exports;
+}
+
+}  // namespace mtd

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Builds everything, inside the Debian 13 environment (scripts/debian13.sh):
+#   build/bundle.js                    the TypeScript, type-checked and bundled by esbuild
+#   build/libOrthancMultitenantDicom.so  the plugin (CMakeLists.txt via cmake-js), bundle embedded
+#   build/Release/sdk_bridge.node      the SDK bridge as a plain addon for unit tests (binding.gyp)
+set -eu
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || { echo "build.sh: run npm ci first" >&2; exit 1; }
+
+npx tsc --noEmit -p .
+npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=iife \
+  --outfile=build/bundle.js --log-level=warning
+npx node-gyp configure build --nodedir=/usr --loglevel=warn >/dev/null
+npx cmake-js compile --out build/cmake --log-level warn >/dev/null
+ls -l build/libOrthancMultitenantDicom.so

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs a command in a Debian 13 environment that has Orthanc >= 1.12, its plugin SDK
+# and framework, libnode and DCMTK.
+#
+#   scripts/debian13.sh [--private-network] [--] COMMAND [ARG...]
+#
+# Native mode: a host that already has every tool runs COMMAND directly.
+# Sandbox mode: anywhere else (Debian 12), a Debian 13 root filesystem is built once with
+# mmdebstrap, cached under /var/cache keyed by its package list, and COMMAND runs inside it
+# with the checkout bind-mounted at the same path, in private mount and pid namespaces
+# (and a private loopback-only network with --private-network). Every mount and process
+# dies with the namespaces.
+#
+# MTD_ENVIRONMENT=native|sandbox forces a mode.
+set -euo pipefail
+
+packages=(
+  orthanc orthanc-dev liborthancframework-dev libnode-dev nodejs npm
+  g++ cmake make python3 dcmtk libdcmtk-dev
+  libjsoncpp-dev libboost-thread-dev libboost-filesystem-dev libboost-locale-dev
+  libboost-iostreams-dev libboost-regex-dev libboost-date-time-dev
+  libpugixml-dev uuid-dev libssl-dev libpng-dev libjpeg-dev zlib1g-dev
+  iproute2 procps curl ca-certificates
+)
+
+private_network=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --private-network) private_network=1; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "usage: $0 [--private-network] [--] COMMAND [ARG...]" >&2; exit 2; }
+
+project_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+has_native_tools() {
+  [ -f /usr/include/orthanc/OrthancCPlugin.h ] &&
+    [ -f /usr/lib/libOrthancFramework.a ] &&
+    [ -f /usr/include/node/node.h ] &&
+    [ -f /usr/share/orthanc/plugins/libMultitenantDicom.so ] &&
+    command -v Orthanc >/dev/null && command -v storescu >/dev/null &&
+    command -v cmake >/dev/null && command -v g++ >/dev/null
+}
+
+# Already inside (nested npm scripts), or on a host with everything: run as is.
+if [ "${MTD_IN_DEBIAN13:-}" = 1 ] ||
+   { [ "${MTD_ENVIRONMENT:-}" != sandbox ] && has_native_tools; }; then
+  export MTD_IN_DEBIAN13=1
+  if [ "$private_network" = 1 ] && [ "$(id -u)" = 0 ] && [ -z "${MTD_NETWORK_PRIVATE:-}" ]; then
+    export MTD_NETWORK_PRIVATE=1
+    exec unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh "$@"
+  fi
+  exec "$@"
+fi
+if [ "${MTD_ENVIRONMENT:-}" = native ]; then
+  echo "debian13.sh: MTD_ENVIRONMENT=native, but this host lacks Orthanc >= 1.12, orthanc-dev," \
+       "liborthancframework-dev, libnode-dev or dcmtk" >&2
+  exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "debian13.sh: sandbox mode needs root (mmdebstrap, mount and pid namespaces)" >&2
+  exit 1
+fi
+
+cache_dir=${MTD_SANDBOX_CACHE:-/var/cache/orthanc-multitenant-dicom}
+key=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-16)
+rootfs="$cache_dir/trixie-$key"
+
+build_rootfs() {
+  mkdir -p "$cache_dir"
+  exec 9>"$cache_dir/.lock"
+  flock 9
+  [ -f "$rootfs/.complete" ] && return 0
+  if ! command -v mmdebstrap >/dev/null; then
+    echo "debian13.sh: installing mmdebstrap" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >&2
+  fi
+  local started=$SECONDS partial="$rootfs.partial"
+  rm -rf "$partial"
+  echo "debian13.sh: building the Debian 13 sandbox in $rootfs (about a minute, once)" >&2
+  local include
+  include=$(IFS=,; echo "${packages[*]}")
+  mmdebstrap --quiet --variant=apt --include="$include" trixie "$partial" >&2
+  touch "$partial/.complete"
+  mv "$partial" "$rootfs"
+  echo "debian13.sh: sandbox built in $((SECONDS - started)) s" >&2
+  # Older sandboxes (another package list) are no longer used.
+  find "$cache_dir" -mindepth 1 -maxdepth 1 -type d -name 'trixie-*' ! -path "$rootfs" -exec rm -rf {} + || true
+}
+[ -f "$rootfs/.complete" ] || build_rootfs
+
+unshare_flags=(--mount --propagation private --pid --fork --kill-child)
+[ "$private_network" = 1 ] && unshare_flags+=(--net)
+
+env_vars=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+          HOME=/tmp/home LANG=C.UTF-8 MTD_IN_DEBIAN13=1 "TERM=${TERM:-dumb}")
+while IFS='=' read -r name _; do
+  case "$name" in
+    CI|TCP_NODELAY|MTD_*|VITEST_*) env_vars+=("$name=${!name}") ;;
+  esac
+done < <(env)
+[ "$private_network" = 1 ] && env_vars+=(MTD_NETWORK_PRIVATE=1)
+
+exec unshare "${unshare_flags[@]}" -- /bin/bash -c '
+  set -e
+  rootfs=$1 project=$2 cwd=$3 private_network=$4 env_count=$5; shift 5
+  env_vars=("${@:1:$env_count}"); shift "$env_count"
+  mount -t proc proc "$rootfs/proc"
+  mount --rbind /dev "$rootfs/dev"
+  mount --rbind /sys "$rootfs/sys"
+  mount -t tmpfs -o mode=1777 tmpfs "$rootfs/tmp"
+  mkdir -p "$rootfs$project"
+  mount --bind "$project" "$rootfs$project"
+  exec chroot "$rootfs" /usr/bin/env -i "${env_vars[@]}" /bin/bash -c "
+    mkdir -p /tmp/home
+    if [ $private_network = 1 ]; then ip link set lo up; fi
+    cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
+' debian13 "$rootfs" "$project_dir" "$PWD" "$private_network" "${#env_vars[@]}" "${env_vars[@]}" "$@"

@@ -1,0 +1,321 @@
+// Reads the "MultitenantDicom" section of Orthanc's configuration (with the same
+// semantics as the stock C++ MultitenantDicom plugin) and the global DICOM options
+// the tenants' servers share with Orthanc's own DICOM server.
+
+import { Ajv, type ErrorObject } from 'ajv';
+import schema from '../schemas/multitenant-dicom.schema.json' with { type: 'json' };
+
+export type LabelsConstraint = 'All' | 'Any' | 'None';
+export type ResourceLevel = 'Patient' | 'Study' | 'Series' | 'Instance';
+
+export interface TenantConfig {
+  /** Position of the server in "MultitenantDicom.Servers". */
+  index: number;
+  aet: string;
+  port: number;
+  labels: string[];
+  labelsConstraint: LabelsConstraint;
+  /** In the canonical order Patient, Study, Series, Instance. */
+  labelsStoreLevels: ResourceLevel[];
+}
+
+/** Orthanc's global DICOM options, with the defaults of the Orthanc core. */
+export interface DicomOptions {
+  dicomAet: string;
+  dicomPort: number;
+  httpPort: number;
+  strictAetComparison: boolean;
+  checkModalityHost: boolean;
+  checkCalledAet: boolean;
+  scpTimeoutSeconds: number;
+  threadsCount: number;
+  maximumPduLength: number;
+  synchronousCMove: boolean;
+  unknownSopClassAccepted: boolean;
+  alwaysAllowEcho: boolean;
+  alwaysAllowFind: boolean;
+  alwaysAllowFindWorklist: boolean;
+  alwaysAllowGet: boolean;
+  alwaysAllowMove: boolean;
+  alwaysAllowStore: boolean;
+}
+
+export interface PluginConfiguration {
+  /** Empty when the section, its "Servers" or their list is missing: nothing starts. */
+  servers: TenantConfig[];
+  dicom: DicomOptions;
+  /** One line per ignored unknown key, for the caller to log. */
+  warnings: string[];
+  /** Whether Orthanc's configuration has a "MultitenantDicom" section at all. */
+  sectionPresent: boolean;
+}
+
+/** A bad configuration; the message is one line naming the server, the key and the bad value. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationError';
+  }
+}
+
+const SECTION = 'MultitenantDicom';
+const SERVERS = 'Servers';
+const AET = 'AET';
+const LABELS_STORE_LEVELS = 'LabelsStoreLevels';
+/** Schema annotation holding the human wording of what a value must be. */
+const EXPECTED = 'x-expected';
+
+const serverSchema = schema.definitions.server;
+const SECTION_KEYS = Object.keys(schema.properties);
+const SERVER_KEYS = Object.keys(serverSchema.properties);
+
+/** A server of the section once the schema has accepted it (and filled in its defaults). */
+interface ValidServer {
+  AET: string;
+  Port: number;
+  Labels: string[];
+  LabelsConstraint: LabelsConstraint;
+  LabelsStoreLevels: string[];
+}
+
+type JsonObject = Record<string, unknown>;
+
+// allErrors: ajv's own order is not the one reported (see throwFirst); verbose: errors
+// carry the bad value and their schema node, whose "x-expected" words the message.
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true });
+ajv.addKeyword({ keyword: EXPECTED, metaSchema: { type: 'string' } });
+const validateSection = ajv.compile(schema);
+
+// Orthanc upper-cases (ASCII only) then accepts these spellings (StringToResourceType
+// in OrthancFramework/Sources/Enumerations.cpp); the schema's pattern admits the same.
+const RESOURCE_LEVEL_SPELLINGS: Readonly<Record<string, ResourceLevel>> = {
+  PATIENT: 'Patient',
+  PATIENTS: 'Patient',
+  STUDY: 'Study',
+  STUDIES: 'Study',
+  SERIES: 'Series',
+  INSTANCE: 'Instance',
+  INSTANCES: 'Instance',
+  IMAGE: 'Instance',
+  IMAGES: 'Instance',
+};
+const RESOURCE_LEVELS_IN_ORDER: readonly ResourceLevel[] = ['Patient', 'Study', 'Series', 'Instance'];
+
+/** Orthanc's IsSameAETitle: exact when strict, else ASCII case-insensitive. */
+export function isSameAet(strict: boolean, a: string, b: string): boolean {
+  return strict ? a === b : asciiLowerCase(a) === asciiLowerCase(b);
+}
+
+/** A global option of the wrong JSON type falls back to its default: Orthanc refuses such a configuration before plugins run. */
+export function readDicomOptions(orthancConfiguration: Record<string, unknown>): DicomOptions {
+  const config = orthancConfiguration;
+  return {
+    dicomAet: readString(config, 'DicomAet', 'ORTHANC'),
+    dicomPort: readUnsigned(config, 'DicomPort', 4242),
+    httpPort: readUnsigned(config, 'HttpPort', 8042),
+    strictAetComparison: readBoolean(config, 'StrictAetComparison', false),
+    checkModalityHost: readBoolean(config, 'DicomCheckModalityHost', false),
+    checkCalledAet: readBoolean(config, 'DicomCheckCalledAet', false),
+    scpTimeoutSeconds: readUnsigned(config, 'DicomScpTimeout', 30),
+    threadsCount: readUnsigned(config, 'DicomThreadsCount', 4),
+    maximumPduLength: readUnsigned(config, 'MaximumPduLength', 16384),
+    synchronousCMove: readBoolean(config, 'SynchronousCMove', true),
+    unknownSopClassAccepted: readBoolean(config, 'UnknownSopClassAccepted', false),
+    alwaysAllowEcho: readBoolean(config, 'DicomAlwaysAllowEcho', true),
+    alwaysAllowFind: readBoolean(config, 'DicomAlwaysAllowFind', false),
+    alwaysAllowFindWorklist: readBoolean(config, 'DicomAlwaysAllowFindWorklist', false),
+    alwaysAllowGet: readBoolean(config, 'DicomAlwaysAllowGet', false),
+    alwaysAllowMove: readBoolean(config, 'DicomAlwaysAllowMove', false),
+    alwaysAllowStore: readBoolean(config, 'DicomAlwaysAllowStore', true),
+  };
+}
+
+/**
+ * Validates the "MultitenantDicom" section of Orthanc's whole configuration.
+ * Throws a ConfigurationError for the first problem, in the order the servers appear.
+ */
+export function parseConfiguration(orthancConfiguration: unknown): PluginConfiguration {
+  const configuration = isJsonObject(orthancConfiguration) ? orthancConfiguration : {};
+  const dicom = readDicomOptions(configuration);
+  if (!Object.hasOwn(configuration, SECTION)) {
+    return { servers: [], dicom, warnings: [], sectionPresent: false };
+  }
+
+  // A copy, because ajv fills the schema's defaults into the data it validates.
+  const section: unknown = structuredClone(configuration[SECTION]);
+  const schemaErrors = validateSection(section) ? [] : (validateSection.errors ?? []);
+
+  throwFirst(schemaErrors.filter((error) => locate(error).server === undefined), SECTION);
+  // From here on the section is an object whose "Servers", if any, is an array.
+  const rawServers = ((section as JsonObject)[SERVERS] ?? []) as unknown[];
+
+  const servers: TenantConfig[] = [];
+  for (const [index, rawServer] of rawServers.entries()) {
+    const errors = schemaErrors.filter((error) => locate(error).server === index);
+    // The AET names the server in messages only when it is itself valid.
+    const aetIsValid = !errors.some((error) => [undefined, AET].includes(locate(error).key));
+    throwFirst(errors, serverLocation(index, aetIsValid ? (rawServer as ValidServer).AET : undefined));
+    servers.push(checkAgainstOthers(index, rawServer as ValidServer, servers, dicom));
+  }
+
+  const warnings = [
+    ...unknownKeys(section as JsonObject, SECTION_KEYS).map((key) => `${SECTION}: unknown key ${json(key)} is ignored`),
+    ...servers.flatMap((server) =>
+      unknownKeys(rawServers[server.index] as JsonObject, SERVER_KEYS).map(
+        (key) => `${serverLocation(server.index, server.aet)}: unknown key ${json(key)} is ignored`,
+      ),
+    ),
+  ];
+  return { servers, dicom, warnings, sectionPresent: true };
+}
+
+/** The checks a schema cannot express, against Orthanc and the servers before this one. */
+function checkAgainstOthers(index: number, server: ValidServer, previous: TenantConfig[], dicom: DicomOptions): TenantConfig {
+  const location = serverLocation(index, server.AET);
+  const strict = dicom.strictAetComparison;
+
+  const sameAet = previous.find((other) => isSameAet(strict, other.aet, server.AET));
+  if (sameAet) {
+    const rule = strict ? 'StrictAetComparison is true, so case matters' : 'StrictAetComparison is false, so case is ignored';
+    fail(`${location}: "AET" duplicates the AET of ${SERVERS}[${sameAet.index}] (${json(sameAet.aet)}); AETs must be unique (${rule})`);
+  }
+
+  if (server.Port === dicom.dicomPort) {
+    fail(`${location}: "Port" ${server.Port} is Orthanc's own DicomPort`);
+  }
+  if (server.Port === dicom.httpPort) {
+    fail(`${location}: "Port" ${server.Port} is Orthanc's own HttpPort`);
+  }
+  const samePort = previous.find((other) => other.port === server.Port);
+  if (samePort) {
+    fail(`${location}: "Port" ${server.Port} is already used by ${SERVERS}[${samePort.index}] (AET ${json(samePort.aet)})`);
+  }
+
+  const levels = server.LabelsStoreLevels.map(toResourceLevel);
+  if (new Set(levels).size !== levels.length) {
+    // Exact duplicates are the schema's business; synonyms ("Study", "studies") are caught here.
+    fail(`${location}: "${LABELS_STORE_LEVELS}" must be ${expectedOf(serverSchema.properties.LabelsStoreLevels)}, got ${json(server.LabelsStoreLevels)}`);
+  }
+
+  return {
+    index,
+    aet: server.AET,
+    port: server.Port,
+    labels: [...server.Labels],
+    labelsConstraint: server.LabelsConstraint,
+    labelsStoreLevels: RESOURCE_LEVELS_IN_ORDER.filter((level) => levels.includes(level)),
+  };
+}
+
+function toResourceLevel(spelling: string): ResourceLevel {
+  const level = RESOURCE_LEVEL_SPELLINGS[asciiUpperCase(spelling)];
+  if (level === undefined) {
+    throw new Error(`The schema accepted the resource level ${json(spelling)}, which has no canonical form`);
+  }
+  return level;
+}
+
+/** Where a schema error is, inside the section: a key of the section, or a server and maybe one of its keys and an item of it. */
+interface Place {
+  server?: number;
+  key?: string;
+  item?: number;
+}
+
+function locate(error: ErrorObject): Place {
+  const path = error.instancePath.split('/').slice(1).map(decodePointerSegment);
+  if (error.keyword === 'required') {
+    path.push(String(error.params.missingProperty));
+  }
+  const [first, second, third, fourth] = path;
+  if (first === SERVERS && second !== undefined) {
+    return { server: Number(second), key: third, item: fourth === undefined ? undefined : Number(fourth) };
+  }
+  return { key: first };
+}
+
+/**
+ * Reports the first of these errors (all about the value at `location`) in the order of
+ * the schema's keys, so the AET comes first, and the items of an array before the array.
+ */
+function throwFirst(errors: ErrorObject[], location: string): void {
+  const [first] = [...errors].sort(byPlaceInSchema);
+  if (first === undefined) {
+    return;
+  }
+
+  const { key, item } = locate(first);
+  if (first.keyword === 'required') {
+    const expected = expectedOf(first.parentSchema?.properties?.[key ?? '']);
+    fail(`${location}: ${json(key)} is required (${expected})`);
+  }
+  const subject = key === undefined ? location : `${location}: ${json(key)}${item === undefined ? '' : `[${item}]`}`;
+  fail(`${subject} must be ${expectedOf(first.parentSchema)}, got ${json(first.data)}`);
+}
+
+function byPlaceInSchema(a: ErrorObject, b: ErrorObject): number {
+  const rank = (error: ErrorObject): [number, number] => {
+    const { server, key, item } = locate(error);
+    const keys = server === undefined ? SECTION_KEYS : SERVER_KEYS;
+    return [key === undefined ? -1 : keys.indexOf(key), item ?? Number.MAX_SAFE_INTEGER];
+  };
+  const [aKey, aItem] = rank(a);
+  const [bKey, bItem] = rank(b);
+  return aKey - bKey || aItem - bItem;
+}
+
+function expectedOf(schemaNode: unknown): string {
+  const expected = isJsonObject(schemaNode) ? schemaNode[EXPECTED] : undefined;
+  if (typeof expected !== 'string') {
+    throw new Error(`The schema has no "${EXPECTED}" for ${json(schemaNode)}`);
+  }
+  return expected;
+}
+
+function serverLocation(index: number, aet?: string): string {
+  const server = `${SECTION}.${SERVERS}[${index}]`;
+  return aet === undefined ? server : `${server} (AET ${json(aet)})`;
+}
+
+function unknownKeys(object: JsonObject, knownKeys: string[]): string[] {
+  return Object.keys(object).filter((key) => !knownKeys.includes(key));
+}
+
+function fail(message: string): never {
+  throw new ConfigurationError(message);
+}
+
+function decodePointerSegment(segment: string): string {
+  return segment.replaceAll('~1', '/').replaceAll('~0', '~');
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+function asciiLowerCase(text: string): string {
+  return text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+function asciiUpperCase(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readString(config: JsonObject, key: string, fallback: string): string {
+  const value = config[key];
+  return typeof value === 'string' ? value : fallback;
+}
+
+function readBoolean(config: JsonObject, key: string, fallback: boolean): boolean {
+  const value = config[key];
+  return typeof value === 'boolean' ? value : fallback;
+}
+
+function readUnsigned(config: JsonObject, key: string, fallback: number): number {
+  const value = config[key];
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fallback;
+}

@@ -1,0 +1,28 @@
+// The typed surface of the native SDK bridge (native/sdk_bridge.cpp).
+// Inside Orthanc it is a linked binding of the embedded Node runtime; in plain Node
+// (unit tests) the same bridge is built by binding.gyp as build/Release/sdk_bridge.node.
+
+export type LogLevel = 'info' | 'warning' | 'error';
+
+/** Rejection of a REST call: Orthanc's error code and its description. */
+export interface OrthancRestError extends Error {
+  orthancCode: number;
+}
+
+/**
+ * A call from one of Orthanc's threads into JS. `kind` says what is asked; the
+ * handler's result (or the value its promise resolves to) goes back to C++.
+ */
+export type Dispatcher = (kind: string, args: Record<string, unknown>) => unknown;
+
+export interface NativeBridge {
+  restGet(uri: string): Promise<Buffer>;
+  restPost(uri: string, body: Buffer | string): Promise<Buffer>;
+  restPut(uri: string, body: Buffer | string): Promise<Buffer>;
+  restDelete(uri: string): Promise<void>;
+  /** Orthanc's whole configuration, as JSON text. */
+  getConfiguration(): string;
+  log(level: LogLevel, message: string): void;
+  setMetric(name: string, value: number): void;
+  setDispatcher(dispatcher: Dispatcher): void;
+}

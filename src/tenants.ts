@@ -1,0 +1,187 @@
+// The tenants: what the plugin answers when Orthanc's threads ask (see the kinds
+// that native/plugin_entry.cpp and native/dicom_servers.cpp send). Each handler
+// gets the tenant's index in MultitenantDicom.Servers.
+import { decideConnection, decideRequest, parseModalities, type DicomRequestType } from './access.js';
+import {
+  ConfigurationError,
+  isSameAet,
+  parseConfiguration,
+  type PluginConfiguration,
+  type TenantConfig,
+} from './configuration.js';
+import type { Dispatcher } from './native.js';
+import type { Orthanc } from './orthanc.js';
+
+export interface ServerSpec {
+  index: number;
+  name: string;
+  aet: string;
+  port: number;
+  checkCalledAet: boolean;
+  associationTimeoutSeconds: number;
+  threadsCount: number;
+  maximumPduLength: number;
+}
+
+export interface InitializationAnswer {
+  error?: string;
+  locale?: string;
+  defaultEncoding?: string;
+  servers?: ServerSpec[];
+}
+
+interface CallerArguments {
+  tenant: number;
+  remoteIp: string;
+  remoteAet: string;
+  calledAet: string;
+}
+
+/** How a tenant is named in every log line: the configuration path and its AET. */
+export function tenantName(tenant: Pick<TenantConfig, 'index' | 'aet'>): string {
+  return `MultitenantDicom.Servers[${tenant.index}] (AET "${tenant.aet}")`;
+}
+
+export function serverSpecs(configuration: PluginConfiguration): ServerSpec[] {
+  const { dicom } = configuration;
+  return configuration.servers.map((tenant) => ({
+    index: tenant.index,
+    name: tenantName(tenant),
+    aet: tenant.aet,
+    port: tenant.port,
+    checkCalledAet: dicom.checkCalledAet,
+    associationTimeoutSeconds: dicom.scpTimeoutSeconds,
+    threadsCount: dicom.threadsCount,
+    maximumPduLength: dicom.maximumPduLength,
+  }));
+}
+
+export function createDispatcher(orthanc: Orthanc): Dispatcher {
+  let configuration: PluginConfiguration | undefined;
+  const faults = injectedFaults();
+
+  function current(): PluginConfiguration {
+    if (configuration === undefined) throw new Error('the plugin is not initialised');
+    return configuration;
+  }
+
+  function tenant(index: unknown): TenantConfig {
+    const found = current().servers.find((server) => server.index === index);
+    if (found === undefined) throw new Error(`no tenant server has index ${String(index)}`);
+    return found;
+  }
+
+  async function modalities() {
+    return parseModalities(await orthanc.getJson('/modalities?expand'));
+  }
+
+  function callerOf(args: CallerArguments) {
+    return { aet: args.remoteAet, ip: args.remoteIp, calledAet: args.calledAet };
+  }
+
+  const handlers: Record<string, (args: never) => unknown> = {
+    initialize(): InitializationAnswer {
+      const orthancConfiguration = orthanc.configuration();
+      try {
+        configuration = parseConfiguration(orthancConfiguration);
+      } catch (error) {
+        if (error instanceof ConfigurationError) return { error: error.message };
+        throw error;
+      }
+      for (const warning of configuration.warnings) orthanc.warning(warning);
+      if (configuration.servers.length === 0) {
+        orthanc.warning(
+          configuration.sectionPresent
+            ? 'MultitenantDicom: "Servers" is empty, no multitenant DICOM server is started'
+            : 'MultitenantDicom: the configuration has no "MultitenantDicom" section, no multitenant DICOM server is started',
+        );
+      }
+      scheduleProcessFaults(faults, orthanc);
+      return {
+        locale: stringOption(orthancConfiguration, 'Locale'),
+        defaultEncoding: stringOption(orthancConfiguration, 'DefaultEncoding'),
+        servers: serverSpecs(configuration),
+      };
+    },
+
+    async allowConnection(args: CallerArguments): Promise<boolean> {
+      const server = tenant(args.tenant);
+      const decision = decideConnection(current().dicom, await modalities(), callerOf(args));
+      if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'connection refused'}`);
+      return decision.allowed;
+    },
+
+    async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<boolean> {
+      const server = tenant(args.tenant);
+      const decision = decideRequest(current().dicom, await modalities(), callerOf(args), args.request);
+      if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'request refused'}`);
+      return decision.allowed;
+    },
+
+    sameAet(args: { first: string; second: string }): boolean {
+      return isSameAet(current().dicom.strictAetComparison, args.first, args.second);
+    },
+
+    async lookupModality(args: { aet: string }): Promise<string | null> {
+      const expanded = await orthanc.getJson<Record<string, { AET?: string }>>('/modalities?expand');
+      for (const name of Object.keys(expanded).sort()) {
+        const modality = expanded[name];
+        if (modality?.AET !== undefined && isSameAet(current().dicom.strictAetComparison, modality.AET, args.aet)) {
+          return JSON.stringify(modality);
+        }
+      }
+      return null;
+    },
+
+    async acceptedTransferSyntaxes(): Promise<string[]> {
+      return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
+    },
+
+    // Used by the framework only when this server acts as a C-GET SCU toward a caller.
+    async proposedStorageTransferSyntaxes(): Promise<string[]> {
+      return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
+    },
+
+    async unknownSopClassAccepted(): Promise<boolean> {
+      const accepted = await orthanc.getJson<unknown>('/tools/unknown-sop-class-accepted');
+      return accepted === true || accepted === 1 || accepted === '1' || accepted === 'true';
+    },
+  };
+
+  return (kind, args) => {
+    const handler = handlers[kind];
+    if (handler === undefined) throw new Error(`multitenant-dicom: unknown request "${kind}" from the native shim`);
+    if (faults.has(kind)) throw new Error(`fault injected into "${kind}" (MTD_FAULT_INJECTION)`);
+    return handler(args as never);
+  };
+}
+
+function stringOption(configuration: Record<string, unknown>, key: string): string | undefined {
+  const value = configuration[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * MTD_FAULT_INJECTION, a comma-separated list, lets the integration tests prove that
+ * a failing handler refuses its request and that Orthanc survives JS errors: a
+ * handler kind (e.g. "allowRequest") throws; "uncaughtException" and "processExit"
+ * happen once, right after initialisation.
+ */
+function injectedFaults(): Set<string> {
+  const value = process.env['MTD_FAULT_INJECTION'] ?? '';
+  return new Set(value.split(',').map((item) => item.trim()).filter((item) => item !== ''));
+}
+
+function scheduleProcessFaults(faults: Set<string>, orthanc: Orthanc): void {
+  if (faults.has('uncaughtException')) {
+    setTimeout(() => {
+      throw new Error('fault injected: uncaught exception (MTD_FAULT_INJECTION)');
+    }, 10);
+  }
+  if (faults.has('processExit')) {
+    setTimeout(() => {
+      orthanc.warning('fault injected: process.exit(3) (MTD_FAULT_INJECTION)');
+      process.exit(3);
+    }, 10);
+  }
+}
