@@ -6,6 +6,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || { echo "build.sh: run npm ci first" >&2; exit 1; }
+mkdir -p build
+exec 9>build/.lock
+flock 9  # concurrent builds share build/
 
 npx tsc --noEmit -p .
 npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=iife \
