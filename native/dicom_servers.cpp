@@ -2,11 +2,18 @@
 
 #include "js_dispatcher.h"
 
+#include <DicomFormat/DicomArray.h>
+#include <DicomNetworking/DicomFindAnswers.h>
+#include <DicomParsing/FromDcmtkBridge.h>
 #include <Logging.h>
 #include <OrthancException.h>
 #include <Toolbox.h>
 
+#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dimse.h>
+
+#include <cstdio>
 
 namespace mtd {
 namespace {
@@ -37,7 +44,7 @@ struct Caller {
 // reported as false, so that the DICOM request is refused, never crashed.
 bool Ask(const TenantServerSpec& spec, const char* kind,
          const std::function<void(Napi::Object&)>& fillArguments,
-         const ReadJsResult& readResult) {
+         const ReadJsResult& readResult, const std::string& caller = std::string()) {
   JsCallOutcome outcome = JsDispatcher::Call(
       kind,
       [&](Napi::Env env) {
@@ -48,7 +55,8 @@ bool Ask(const TenantServerSpec& spec, const char* kind,
       },
       readResult, kDecisionTimeout);
   if (!outcome.ok()) {
-    LOG(ERROR) << spec.name << ": \"" << kind << "\" failed in JS, the request is refused: " << outcome.error;
+    LOG(ERROR) << spec.name << ": \"" << kind << "\"" << (caller.empty() ? "" : " from " + caller)
+               << " failed in JS, the request is refused: " << outcome.error;
   }
   return outcome.ok();
 }
@@ -60,12 +68,15 @@ void SetCaller(Napi::Object& arguments, const Caller& caller) {
 }
 
 bool AskBoolean(const TenantServerSpec& spec, const char* kind,
-                const std::function<void(Napi::Object&)>& fillArguments) {
+                const std::function<void(Napi::Object&)>& fillArguments, const std::string& caller = std::string()) {
   bool answer = false;
-  bool ok = Ask(spec, kind, fillArguments, [&](Napi::Value result) {
-    if (!result.IsBoolean()) throw Napi::TypeError::New(result.Env(), "a boolean is expected");
-    answer = result.As<Napi::Boolean>();
-  });
+  bool ok = Ask(
+      spec, kind, fillArguments,
+      [&](Napi::Value result) {
+        if (!result.IsBoolean()) throw Napi::TypeError::New(result.Env(), "a boolean is expected");
+        answer = result.As<Napi::Boolean>();
+      },
+      caller);
   return ok && answer;
 }
 
@@ -99,6 +110,142 @@ std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const TenantServer
   return syntaxes;
 }
 
+std::string FormatTag(const Orthanc::DicomTag& tag) {
+  char formatted[10];
+  std::snprintf(formatted, sizeof(formatted), "%04x,%04x", tag.GetGroup(), tag.GetElement());
+  return formatted;
+}
+
+bool ParseTag(Orthanc::DicomTag& tag, const std::string& text) {
+  unsigned int group, element;
+  char end;
+  if (std::sscanf(text.c_str(), "%4x,%4x%c", &group, &element, &end) != 2) return false;
+  tag = Orthanc::DicomTag(static_cast<uint16_t>(group), static_cast<uint16_t>(element));
+  return true;
+}
+
+std::string DatasetString(DcmDataset& dataset, const DcmTagKey& key) {
+  OFString value;
+  return dataset.findAndGetOFStringArray(key, value).good() ? std::string(value.c_str()) : std::string();
+}
+
+// C-STORE: the received instance goes to JS untouched, as a DICOM file.
+class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
+ public:
+  explicit TenantStoreHandler(const TenantServerSpec& spec) : spec_(spec) {}
+
+  uint16_t Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
+                  const std::string& calledAet) override {
+    auto file = std::make_shared<std::string>();
+    std::string error;
+    if (!Orthanc::FromDcmtkBridge::SaveToMemoryBuffer(*file, dataset, error)) {
+      LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
+      return STATUS_STORE_Error_CannotUnderstand;
+    }
+    const std::string sopInstanceUid = DatasetString(dataset, DCM_SOPInstanceUID);
+    const std::string seriesInstanceUid = DatasetString(dataset, DCM_SeriesInstanceUID);
+    const std::string studyInstanceUid = DatasetString(dataset, DCM_StudyInstanceUID);
+    const std::string patientId = DatasetString(dataset, DCM_PatientID);
+
+    uint16_t status = STATUS_STORE_Refused_OutOfResources;  // as Orthanc's core when storing fails
+    Ask(
+        spec_, "store",
+        [&](Napi::Object& arguments) {
+          SetCaller(arguments, {remoteIp, remoteAet, calledAet});
+          arguments.Set("patientId", patientId);
+          arguments.Set("studyInstanceUid", studyInstanceUid);
+          arguments.Set("seriesInstanceUid", seriesInstanceUid);
+          arguments.Set("sopInstanceUid", sopInstanceUid);
+          // Handed over without a copy; JS keeps the bytes alive as long as it needs them.
+          auto* owner = new std::shared_ptr<std::string>(file);
+          arguments.Set("dicom", Napi::Buffer<char>::New(
+                                     arguments.Env(), &(*file)[0], file->size(),
+                                     [](Napi::Env, char*, std::shared_ptr<std::string>* owned) { delete owned; },
+                                     owner));
+        },
+        [&](Napi::Value result) {
+          if (!result.IsNumber()) throw Napi::TypeError::New(result.Env(), "a DICOM status number is expected");
+          status = static_cast<uint16_t>(result.As<Napi::Number>().Uint32Value());
+        },
+        remoteAet);
+    return status;
+  }
+
+ private:
+  const TenantServerSpec& spec_;
+};
+
+// C-FIND: JS matches and filters by labels; answers come back as tag/value maps.
+class TenantFindHandler : public Orthanc::IFindRequestHandler {
+ public:
+  explicit TenantFindHandler(const TenantServerSpec& spec) : spec_(spec) {}
+
+  void Handle(Orthanc::DicomFindAnswers& answers, const Orthanc::DicomMap& input,
+              const std::list<Orthanc::DicomTag>& sequencesToReturn, const std::string& remoteIp,
+              const std::string& remoteAet, const std::string& calledAet,
+              Orthanc::ModalityManufacturer manufacturer) override {
+    Orthanc::DicomArray query(input);
+    bool complete = true;
+    // Filled on the JS thread, turned into DICOM datasets here, off the JS thread.
+    std::vector<std::vector<std::pair<Orthanc::DicomTag, std::string>>> rows;
+    bool ok = Ask(
+        spec_, "find",
+        [&](Napi::Object& arguments) {
+          SetCaller(arguments, {remoteIp, remoteAet, calledAet});
+          Napi::Env env = arguments.Env();
+          Napi::Array elements = Napi::Array::New(env, query.GetSize());
+          for (size_t i = 0; i < query.GetSize(); i++) {
+            const Orthanc::DicomElement& element = query.GetElement(i);
+            Napi::Object item = Napi::Object::New(env);
+            item.Set("tag", FormatTag(element.GetTag()));
+            item.Set("vr", Orthanc::EnumerationToString(
+                               Orthanc::FromDcmtkBridge::LookupValueRepresentation(element.GetTag())));
+            const Orthanc::DicomValue& value = element.GetValue();
+            if (value.IsNull() || value.IsBinary() || value.IsSequence()) {
+              item.Set("value", env.Null());
+            } else {
+              item.Set("value", value.GetContent());
+            }
+            elements.Set(static_cast<uint32_t>(i), item);
+          }
+          arguments.Set("query", elements);
+        },
+        [&](Napi::Value result) {
+          if (!result.IsObject() || !result.As<Napi::Object>().Get("answers").IsArray()) {
+            throw Napi::TypeError::New(result.Env(), "{ answers: [...], complete } is expected");
+          }
+          Napi::Object object = result.As<Napi::Object>();
+          complete = object.Get("complete").ToBoolean();
+          Napi::Array list = object.Get("answers").As<Napi::Array>();
+          rows.resize(list.Length());
+          for (uint32_t i = 0; i < list.Length(); i++) {
+            Napi::Object answer = list.Get(i).As<Napi::Object>();
+            Napi::Array tags = answer.GetPropertyNames();
+            for (uint32_t j = 0; j < tags.Length(); j++) {
+              std::string tagText = tags.Get(j).As<Napi::String>();
+              Orthanc::DicomTag tag(0, 0);
+              if (!ParseTag(tag, tagText)) {
+                throw Napi::TypeError::New(result.Env(), "bad tag \"" + tagText + "\" in an answer");
+              }
+              Napi::Value value = answer.Get(tagText);
+              rows[i].emplace_back(tag, value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string());
+            }
+          }
+        },
+        remoteAet);
+    if (!ok) throw Orthanc::OrthancException(Orthanc::ErrorCode_BadRequest, "C-FIND failed (see above)");
+    for (const auto& row : rows) {
+      Orthanc::DicomMap map;
+      for (const auto& [tag, value] : row) map.SetValue(tag, value, false);
+      answers.Add(map);
+    }
+    answers.SetComplete(complete);
+  }
+
+ private:
+  const TenantServerSpec& spec_;
+};
+
 }  // namespace
 
 TenantDicomServer::TenantDicomServer(const TenantServerSpec& spec) : spec_(spec), server_(new Orthanc::DicomServer) {
@@ -110,6 +257,16 @@ TenantDicomServer::TenantDicomServer(const TenantServerSpec& spec) : spec_(spec)
   server_->SetMaximumPduLength(spec_.maximumPduLength);
   server_->SetRemoteModalities(*this);
   server_->SetApplicationEntityFilter(*this);
+  server_->SetStoreRequestHandlerFactory(*this);
+  server_->SetFindRequestHandlerFactory(*this);
+}
+
+Orthanc::IStoreRequestHandler* TenantDicomServer::ConstructStoreRequestHandler() {
+  return new TenantStoreHandler(spec_);
+}
+
+Orthanc::IFindRequestHandler* TenantDicomServer::ConstructFindRequestHandler() {
+  return new TenantFindHandler(spec_);
 }
 
 TenantDicomServer::~TenantDicomServer() { Stop(); }
@@ -160,17 +317,20 @@ bool TenantDicomServer::LookupAETitle(Orthanc::RemoteModalityParameters& modalit
 
 bool TenantDicomServer::IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
                                             const std::string& calledAet) {
-  return AskBoolean(spec_, "allowConnection", [&](Napi::Object& arguments) {
-    SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-  });
+  return AskBoolean(
+      spec_, "allowConnection",
+      [&](Napi::Object& arguments) { SetCaller(arguments, {remoteIp, remoteAet, calledAet}); }, remoteAet);
 }
 
 bool TenantDicomServer::IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
                                          const std::string& calledAet, Orthanc::DicomRequestType type) {
-  return AskBoolean(spec_, "allowRequest", [&](Napi::Object& arguments) {
-    SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-    arguments.Set("request", RequestTypeName(type));
-  });
+  return AskBoolean(
+      spec_, "allowRequest",
+      [&](Napi::Object& arguments) {
+        SetCaller(arguments, {remoteIp, remoteAet, calledAet});
+        arguments.Set("request", RequestTypeName(type));
+      },
+      remoteAet);
 }
 
 void TenantDicomServer::GetAcceptedTransferSyntaxes(std::set<Orthanc::DicomTransferSyntax>& target,

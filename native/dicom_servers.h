@@ -5,6 +5,8 @@
 
 #include <DicomNetworking/DicomServer.h>
 #include <DicomNetworking/IApplicationEntityFilter.h>
+#include <DicomNetworking/IFindRequestHandlerFactory.h>
+#include <DicomNetworking/IStoreRequestHandlerFactory.h>
 
 #include <cstdint>
 #include <memory>
@@ -25,7 +27,9 @@ struct TenantServerSpec {
 };
 
 class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
-                          public Orthanc::IApplicationEntityFilter {
+                          public Orthanc::IApplicationEntityFilter,
+                          public Orthanc::IStoreRequestHandlerFactory,
+                          public Orthanc::IFindRequestHandlerFactory {
  public:
   explicit TenantDicomServer(const TenantServerSpec& spec);
   ~TenantDicomServer() override;
@@ -53,6 +57,9 @@ class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
   bool IsUnknownSopClassAccepted(const std::string& remoteIp, const std::string& remoteAet,
                                  const std::string& calledAet) override;
   void GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) override;
+
+  Orthanc::IStoreRequestHandler* ConstructStoreRequestHandler() override;
+  Orthanc::IFindRequestHandler* ConstructFindRequestHandler() override;
 
  private:
   TenantServerSpec spec_;

@@ -21,8 +21,11 @@ struct PendingCall {
 };
 using PendingCallPtr = std::shared_ptr<PendingCall>;
 
+void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, PendingCallPtr* callHolder);
+using DispatcherFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, PendingCallPtr, RunOnJsThread>;
+
 std::shared_mutex stateMutex;  // exclusive for Install and Shutdown
-Napi::ThreadSafeFunction dispatcherFunction;
+DispatcherFunction dispatcherFunction;
 bool installed = false;
 
 std::mutex pendingMutex;
@@ -36,14 +39,20 @@ void Settle(const PendingCallPtr& call, JsCallStatus status, std::string error) 
   call->settled.notify_all();
 }
 
+// Never throws: whatever JS threw or rejected with, the waiting caller must be released.
 std::string DescribeJsError(Napi::Value error) {
-  if (error.IsObject()) {
-    Napi::Value stack = error.As<Napi::Object>().Get("stack");
-    if (stack.IsString()) return stack.As<Napi::String>();
-    Napi::Value message = error.As<Napi::Object>().Get("message");
-    if (message.IsString()) return message.As<Napi::String>();
+  try {
+    if (error.IsObject()) {
+      Napi::Value stack = error.As<Napi::Object>().Get("stack");
+      if (stack.IsString()) return stack.As<Napi::String>();
+      Napi::Value message = error.As<Napi::Object>().Get("message");
+      if (message.IsString()) return message.As<Napi::String>();
+    }
+    if (error.IsSymbol()) return "a Symbol was thrown";
+    return error.ToString();
+  } catch (const Napi::Error&) {
+    return "a JS value that cannot be described was thrown";
   }
-  return error.ToString();
 }
 
 // Runs on the JS thread, with the call's lock held.
@@ -63,10 +72,10 @@ void ReadIntoCaller(const PendingCallPtr& call, Napi::Value result) {
   call->settled.notify_all();
 }
 
-void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, PendingCallPtr* callHolder) {
+void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, PendingCallPtr* callHolder) {
   PendingCallPtr call = std::move(*callHolder);
   delete callHolder;
-  if (env == nullptr) {  // the thread-safe function is being torn down
+  if (env == nullptr) {  // the queue is being emptied after Abort()
     Settle(call, JsCallStatus::Unavailable, "the JS runtime is stopping");
     return;
   }
@@ -113,7 +122,7 @@ void JsDispatcher::Install(Napi::Env env, Napi::Function dispatcher) {
   std::unique_lock<std::shared_mutex> lock(stateMutex);
   if (installed) dispatcherFunction.Release();
   // Unbounded queue: a DICOM thread must never be refused because others wait.
-  dispatcherFunction = Napi::ThreadSafeFunction::New(env, dispatcher, "multitenant-dicom dispatcher", 0, 1);
+  dispatcherFunction = DispatcherFunction::New(env, dispatcher, "multitenant-dicom dispatcher", 0, 1);
   installed = true;
 }
 
@@ -158,7 +167,7 @@ JsCallOutcome JsDispatcher::Call(const std::string& kind,
       std::lock_guard<std::mutex> pendingLock(pendingMutex);
       pendingCalls.insert(call);
     }
-    napi_status status = dispatcherFunction.NonBlockingCall(new PendingCallPtr(call), RunOnJsThread);
+    napi_status status = dispatcherFunction.NonBlockingCall(new PendingCallPtr(call));
     if (status != napi_ok) {
       Forget(call);
       return {JsCallStatus::Unavailable, "the JS runtime refused the call \"" + kind + "\""};

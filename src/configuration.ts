@@ -38,6 +38,9 @@ export interface DicomOptions {
   alwaysAllowGet: boolean;
   alwaysAllowMove: boolean;
   alwaysAllowStore: boolean;
+  caseSensitivePN: boolean;     // "CaseSensitivePN", false
+  limitFindResults: number;     // "LimitFindResults", 0 (no limit)
+  limitFindInstances: number;   // "LimitFindInstances", 0 (no limit)
 }
 
 export interface PluginConfiguration {
@@ -101,6 +104,11 @@ const RESOURCE_LEVEL_SPELLINGS: Readonly<Record<string, ResourceLevel>> = {
 };
 const RESOURCE_LEVELS_IN_ORDER: readonly ResourceLevel[] = ['Patient', 'Study', 'Series', 'Instance'];
 
+/** Orthanc's StringToResourceType: the same spellings, ASCII case-insensitive. */
+export function parseResourceLevel(spelling: string): ResourceLevel | undefined {
+  return RESOURCE_LEVEL_SPELLINGS[asciiUpperCase(spelling)];
+}
+
 /** Orthanc's IsSameAETitle: exact when strict, else ASCII case-insensitive. */
 export function isSameAet(strict: boolean, a: string, b: string): boolean {
   return strict ? a === b : asciiLowerCase(a) === asciiLowerCase(b);
@@ -127,6 +135,9 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
     alwaysAllowGet: readBoolean(config, 'DicomAlwaysAllowGet', false),
     alwaysAllowMove: readBoolean(config, 'DicomAlwaysAllowMove', false),
     alwaysAllowStore: readBoolean(config, 'DicomAlwaysAllowStore', true),
+    caseSensitivePN: readBoolean(config, 'CaseSensitivePN', false),
+    limitFindResults: readUnsigned(config, 'LimitFindResults', 0),
+    limitFindInstances: readUnsigned(config, 'LimitFindInstances', 0),
   };
 }
 
@@ -208,7 +219,7 @@ function checkAgainstOthers(index: number, server: ValidServer, previous: Tenant
 }
 
 function toResourceLevel(spelling: string): ResourceLevel {
-  const level = RESOURCE_LEVEL_SPELLINGS[asciiUpperCase(spelling)];
+  const level = parseResourceLevel(spelling);
   if (level === undefined) {
     throw new Error(`The schema accepted the resource level ${json(spelling)}, which has no canonical form`);
   }

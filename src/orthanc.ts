@@ -13,6 +13,19 @@ export class Orthanc {
     return parseJson<T>(uri, await this.bridge.restPost(uri, JSON.stringify(body)));
   }
 
+  /** POST of raw bytes (a DICOM file), answered in JSON. */
+  async postBytes<T = unknown>(uri: string, body: Buffer): Promise<T> {
+    return parseJson<T>(uri, await this.bridge.restPost(uri, body));
+  }
+
+  async put(uri: string, body: Buffer | string = ''): Promise<void> {
+    await this.bridge.restPut(uri, body);
+  }
+
+  async delete(uri: string): Promise<void> {
+    await this.bridge.restDelete(uri);
+  }
+
   configuration(): Record<string, unknown> {
     return JSON.parse(this.bridge.getConfiguration()) as Record<string, unknown>;
   }
@@ -29,6 +42,18 @@ export class Orthanc {
     this.bridge.log('error', message);
   }
 }
+
+/** Orthanc's error code on a failed REST call (OrthancPluginErrorCode), if any. */
+export function orthancErrorCode(error: unknown): number | undefined {
+  const code = (error as { orthancCode?: unknown } | null)?.orthancCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const OrthancErrorCode = {
+  BadFileFormat: 15,
+  UnknownResource: 17,
+  FullStorage: 19,
+} as const;
 
 function parseJson<T>(uri: string, body: Buffer): T {
   try {

@@ -9,8 +9,10 @@ import {
   type PluginConfiguration,
   type TenantConfig,
 } from './configuration.js';
+import { findThroughTenant, type QueryElement } from './find.js';
 import type { Dispatcher } from './native.js';
 import type { Orthanc } from './orthanc.js';
+import { LabelledResources, storeThroughTenant } from './store.js';
 
 export interface ServerSpec {
   index: number;
@@ -59,6 +61,7 @@ export function serverSpecs(configuration: PluginConfiguration): ServerSpec[] {
 export function createDispatcher(orthanc: Orthanc): Dispatcher {
   let configuration: PluginConfiguration | undefined;
   const faults = injectedFaults();
+  const labelled = new LabelledResources();
 
   function current(): PluginConfiguration {
     if (configuration === undefined) throw new Error('the plugin is not initialised');
@@ -142,6 +145,26 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
     },
 
+    async store(args: CallerArguments & { dicom: Buffer }): Promise<number> {
+      const server = tenant(args.tenant);
+      return storeThroughTenant(
+        { orthanc, labelled, beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined },
+        server,
+        tenantName(server),
+        args.dicom,
+        args.remoteAet,
+      );
+    },
+
+    async find(args: CallerArguments & { query: QueryElement[] }) {
+      return findThroughTenant(orthanc, tenant(args.tenant), current().dicom, args.query);
+    },
+
+    resourceDeleted(args: { resourceId: string }): boolean {
+      labelled.forget(args.resourceId);
+      return true;
+    },
+
     async unknownSopClassAccepted(): Promise<boolean> {
       const accepted = await orthanc.getJson<unknown>('/tools/unknown-sop-class-accepted');
       return accepted === true || accepted === 1 || accepted === '1' || accepted === 'true';
@@ -156,6 +179,11 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
   };
 }
 
+// MTD_FAULT_INJECTION=labelWrite: the label write after the instance's fails.
+function failLabelWrite(level: string): void {
+  if (level !== 'Instance') throw new Error(`fault injected into the ${level} label write (MTD_FAULT_INJECTION)`);
+}
+
 function stringOption(configuration: Record<string, unknown>, key: string): string | undefined {
   const value = configuration[key];
   return typeof value === 'string' ? value : undefined;
@@ -164,8 +192,9 @@ function stringOption(configuration: Record<string, unknown>, key: string): stri
 /**
  * MTD_FAULT_INJECTION, a comma-separated list, lets the integration tests prove that
  * a failing handler refuses its request and that Orthanc survives JS errors: a
- * handler kind (e.g. "allowRequest") throws; "uncaughtException" and "processExit"
- * happen once, right after initialisation.
+ * handler kind (e.g. "allowRequest") throws; "labelWrite" fails a store after its
+ * instance is labelled; "uncaughtException" and "processExit" happen once, right
+ * after initialisation.
  */
 function injectedFaults(): Set<string> {
   const value = process.env['MTD_FAULT_INJECTION'] ?? '';

@@ -129,3 +129,23 @@ export async function dump2dcm(dump: string, outputPath: string): Promise<void> 
     await rm(dumpPath, { force: true });
   }
 }
+
+/**
+ * What became of a C-ECHO, as echoscu reports it:
+ * - "accepted": association accepted and C-ECHO answered;
+ * - "association rejected (<reason>)": the SCP rejected the association, e.g.
+ *   "Calling AE Title Not Recognized" or "Called AE Title Not Recognized";
+ * - "echo refused": association accepted, then aborted at the C-ECHO (echoscu exits with 0);
+ * - "no association (<error>)": no DICOM association at all, e.g. nobody listens on the port;
+ * - "unexpected (<output>)": anything else.
+ */
+export function echoOutcome(result: DcmtkResult): string {
+  const output = (result.stdout + result.stderr).trim();
+  if (result.ok) return 'accepted';
+  const reason = output.match(/^F: Reason: (.+)$/m)?.[1];
+  if (/Association Rejected/.test(output)) return `association rejected (${reason ?? 'no reason given'})`;
+  if (/^E: Echo Failed/m.test(output)) return 'echo refused';
+  const failure = output.match(/^F: Association Request Failed: (.+)$/m)?.[1];
+  if (failure !== undefined) return `no association (${failure.replace(/^\S+ /, '')})`;
+  return `unexpected (code ${result.code}: ${output.replace(/\n/g, ' | ')})`;
+}

@@ -43,8 +43,11 @@ export interface RunningOrthanc {
   rest<T = unknown>(method: string, path: string, body?: unknown): Promise<RestResponse<T>>;
   /** Everything Orthanc wrote so far to stdout and stderr. */
   log(): string;
-  /** Resolves with the first match in the whole log so far; rejects on timeout or exit. */
-  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /**
+   * Resolves with the first match in the log (from character `since` on, e.g. a former
+   * `log().length`; the whole log by default); rejects on timeout or exit.
+   */
+  waitForLog(pattern: RegExp, timeoutMs?: number, since?: number): Promise<RegExpMatchArray>;
   /** Signals Orthanc and waits for its exit; durationMs is the time from the signal to the exit. */
   stop(signal?: NodeJS.Signals): Promise<OrthancExit>;
   /** Orthanc's exit; durationMs is its whole lifetime. */
@@ -183,7 +186,7 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
   running.add(entry);
   exited.finally(() => running.delete(entry)).catch(() => {});
 
-  const waitForLog = (pattern: RegExp, timeoutMs = 10_000) =>
+  const waitForLog = (pattern: RegExp, timeoutMs = 10_000, since = 0) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const finish = (outcome: () => void) => {
         clearTimeout(timer);
@@ -191,7 +194,7 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
         outcome();
       };
       const check = () => {
-        const match = logText.match(pattern);
+        const match = logText.slice(since).match(pattern);
         if (match) finish(() => resolve(match));
       };
       const timer = setTimeout(

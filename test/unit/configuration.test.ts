@@ -66,6 +66,9 @@ const DEFAULT_DICOM_OPTIONS: DicomOptions = {
   alwaysAllowGet: false,
   alwaysAllowMove: false,
   alwaysAllowStore: true,
+  caseSensitivePN: false,
+  limitFindResults: 0,
+  limitFindInstances: 0,
 };
 
 describe('the section and its "Servers"', () => {
@@ -399,6 +402,9 @@ describe('readDicomOptions', () => {
         DicomAlwaysAllowGet: true,
         DicomAlwaysAllowMove: true,
         DicomAlwaysAllowStore: false,
+        CaseSensitivePN: true,
+        LimitFindResults: 100,
+        LimitFindInstances: 1000,
       }),
     ).toEqual({
       dicomAet: 'MAIN',
@@ -418,6 +424,9 @@ describe('readDicomOptions', () => {
       alwaysAllowGet: true,
       alwaysAllowMove: true,
       alwaysAllowStore: false,
+      caseSensitivePN: true,
+      limitFindResults: 100,
+      limitFindInstances: 1000,
     });
   });
 

@@ -1,0 +1,170 @@
+// C-FIND through a tenant: the same matching and answers as Orthanc's own C-FIND SCP
+// (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
+// tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
+import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
+import type { Orthanc } from './orthanc.js';
+
+/** One element of the C-FIND identifier, as the native shim sends it. */
+export interface QueryElement {
+  tag: string; // "gggg,eeee", lower-case hexadecimal
+  vr: string; // "PN", "DA", ...
+  value: string | null; // null: universal (return key only)
+}
+
+export type FindAnswer = Record<string, string>;
+
+export const Tags = {
+  SpecificCharacterSet: '0008,0005',
+  QueryRetrieveLevel: '0008,0052',
+  RetrieveAETitle: '0008,0054',
+  TimezoneOffsetFromUTC: '0008,0201',
+  ModalitiesInStudy: '0008,0061',
+} as const;
+
+/** Keys that are part of the request's framing, never matched. */
+const NEVER_MATCHED = new Set<string>([Tags.QueryRetrieveLevel, Tags.SpecificCharacterSet, Tags.TimezoneOffsetFromUTC]);
+
+export class FindRequestError extends Error {}
+
+export interface ParsedQuery {
+  level: ResourceLevel;
+  levelValue: string; // echoed in every answer
+  constraints: QueryElement[]; // elements with a non-empty value that take part in matching
+  returnedTags: string[]; // every key of the identifier except QueryRetrieveLevel and SpecificCharacterSet
+}
+
+export function parseQuery(elements: QueryElement[]): ParsedQuery {
+  const levelElement = elements.find((element) => element.tag === Tags.QueryRetrieveLevel);
+  const levelValue = levelElement?.value?.trim() ?? '';
+  if (levelValue === '') {
+    throw new FindRequestError('C-FIND request without the tag 0008,0052 (QueryRetrieveLevel)');
+  }
+  const level = parseResourceLevel(levelValue);
+  if (level === undefined) {
+    throw new FindRequestError(`C-FIND request with an invalid QueryRetrieveLevel: "${levelValue}"`);
+  }
+  return {
+    level,
+    levelValue: levelElement?.value ?? levelValue,
+    constraints: elements.filter(
+      (element) =>
+        element.value !== null && element.value !== '' && !NEVER_MATCHED.has(element.tag) && !isGroupLength(element.tag),
+    ),
+    returnedTags: elements
+      .map((element) => element.tag)
+      .filter((tag) => tag !== Tags.QueryRetrieveLevel && tag !== Tags.SpecificCharacterSet),
+  };
+}
+
+// As the core, group lengths (gggg,0000) are never constraints.
+function isGroupLength(tag: string): boolean {
+  return tag.endsWith(',0000');
+}
+
+/**
+ * /tools/find has one CaseSensitive flag for every constraint, while C-FIND matches
+ * PN case-insensitively (unless CaseSensitivePN) and everything else case-sensitively.
+ * When both kinds meet, Orthanc matches case-insensitively and the other constraints
+ * are checked again here, exactly.
+ */
+export function needsExactRecheck(query: ParsedQuery, caseSensitivePN: boolean): boolean {
+  return !caseSensitivePN && query.constraints.some((element) => element.vr === 'PN' && hasLetters(element.value));
+}
+
+export function recheckedConstraints(query: ParsedQuery): QueryElement[] {
+  return query.constraints.filter((element) => element.vr !== 'PN' && hasLetters(element.value));
+}
+
+function hasLetters(value: string | null): boolean {
+  return value !== null && value.toLowerCase() !== value.toUpperCase();
+}
+
+export interface FindBody {
+  Level: ResourceLevel;
+  Query: Record<string, string>;
+  Labels: string[];
+  LabelsConstraint: string;
+  Expand: true;
+  Short: true;
+  CaseSensitive: boolean;
+  RequestedTags: string[];
+  Limit?: number;
+}
+
+export function limitOf(level: ResourceLevel, options: Pick<DicomOptions, 'limitFindResults' | 'limitFindInstances'>) {
+  return level === 'Instance' ? options.limitFindInstances : options.limitFindResults;
+}
+
+export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions): FindBody {
+  const recheck = needsExactRecheck(query, options.caseSensitivePN);
+  const limit = limitOf(query.level, options);
+  const body: FindBody = {
+    Level: query.level,
+    Query: Object.fromEntries(query.constraints.map((element) => [element.tag, element.value ?? ''])),
+    Labels: tenant.labels,
+    LabelsConstraint: tenant.labelsConstraint,
+    Expand: true,
+    Short: true,
+    CaseSensitive: recheck ? false : true,
+    RequestedTags: query.returnedTags,
+  };
+  // One more than the limit tells whether the answers are complete; a recheck must
+  // see every candidate before it can count.
+  if (limit > 0 && !recheck) body.Limit = limit + 1;
+  return body;
+}
+
+/** DICOM matching of one constraint against a stored value, case-sensitively. */
+export function matchesExactly(constraint: QueryElement, stored: string | undefined): boolean {
+  const pattern = constraint.value ?? '';
+  const storedValues = (stored ?? '').split('\\');
+  if (constraint.tag === Tags.ModalitiesInStudy || pattern.includes('\\')) {
+    const wanted = pattern.split('\\');
+    return storedValues.some((value) => wanted.includes(value));
+  }
+  if (/[*?]/.test(pattern)) {
+    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    return storedValues.some((value) => regex.test(value));
+  }
+  return storedValues.some((value) => value === pattern);
+}
+
+interface FoundResource {
+  RequestedTags?: Record<string, unknown>;
+}
+
+export function answerOf(resource: FoundResource, query: ParsedQuery, retrieveAet: string): FindAnswer {
+  const answer: FindAnswer = { [Tags.RetrieveAETitle]: retrieveAet, [Tags.QueryRetrieveLevel]: query.levelValue };
+  for (const tag of query.returnedTags) {
+    const value = resource.RequestedTags?.[tag];
+    answer[tag] = typeof value === 'string' ? value : '';
+  }
+  return answer;
+}
+
+export async function findThroughTenant(
+  orthanc: Orthanc,
+  tenant: TenantConfig,
+  options: DicomOptions,
+  elements: QueryElement[],
+): Promise<{ answers: FindAnswer[]; complete: boolean }> {
+  const query = parseQuery(elements);
+  const body = findBody(query, tenant, options);
+  let resources = await orthanc.postJson<FoundResource[]>('/tools/find', body);
+
+  if (!body.CaseSensitive) {
+    const rechecked = recheckedConstraints(query);
+    resources = resources.filter((resource) =>
+      rechecked.every((constraint) => matchesExactly(constraint, stringOf(resource.RequestedTags?.[constraint.tag]))),
+    );
+  }
+
+  const limit = limitOf(query.level, options);
+  const complete = limit === 0 || resources.length <= limit;
+  const kept = complete ? resources : resources.slice(0, limit);
+  return { answers: kept.map((resource) => answerOf(resource, query, tenant.aet)), complete };
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
