@@ -279,6 +279,7 @@ bool TenantDicomServer::Start() {
     return true;
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << spec_.name << ": cannot listen on port " << spec_.port << " (" << e.What()
+               << (e.HasDetails() ? std::string(": ") + e.GetDetails() : std::string())
                << "); this tenant is not served, the other tenants are";
     return false;
   }

@@ -14,6 +14,7 @@
 #include <orthanc/OrthancCPlugin.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #define PLUGIN_NAME "multitenant-dicom"
@@ -82,8 +83,14 @@ void StartServers() {
   for (auto& server : tenantServers) server->Start();
 }
 
+// Each DicomServer notices a stop request about once a second: stop them together.
 void StopServers() {
-  for (auto& server : tenantServers) server->Stop();
+  std::vector<std::thread> stoppers;
+  for (auto& server : tenantServers) {
+    TenantDicomServer* tenant = server.get();
+    stoppers.emplace_back([tenant] { tenant->Stop(); });
+  }
+  for (std::thread& stopper : stoppers) stopper.join();
 }
 
 // JS remembers which resources it has labelled; a deleted one must be forgotten.

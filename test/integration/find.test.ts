@@ -1,0 +1,371 @@
+// The differential C-FIND test: every query goes to Orthanc's own C-FIND SCP (its main
+// DICOM port) and to every tenant; each tenant must answer exactly what the core answers,
+// restricted to the resources whose labels satisfy the tenant's constraint at the query
+// level: the same unique keys, every requested attribute with the same value (decoded
+// text), the same character set and the same final status, RetrieveAETitle being the
+// tenant's AET instead of Orthanc's.
+//
+// The data set (test/support/find-data.ts): 10 patients with names in the default
+// repertoire, ISO_IR 100, ISO_IR 192, ISO_IR 144 and ISO_IR 126, 2 studies each, 2 series
+// per study, stored through TENANT_A (labels "a" at the four levels), TENANT_B (label "b"
+// at Study, Series and Instance), both (a study whose series went through both), or
+// Orthanc's own port (no label); plus handmade instances for case variants, a Latin name
+// stored in UTF-8, and a study with a sequence, a date-time and a time zone offset.
+// The tenants: TENANT_A (All ["a"]), TENANT_B (All ["b"]), TENANT_ANY (Any ["a","b"]),
+// TENANT_NOT_A (None ["a"]).
+//
+// Three Orthancs: the defaults; CaseSensitivePN true with DefaultEncoding Utf8; small
+// LimitFindResults and LimitFindInstances.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cfind,
+  compareWithCore,
+  EXTRA,
+  labelIndex,
+  MAIN_AET,
+  satisfies,
+  startDeployment,
+  storeScenario,
+  TENANTS,
+  UNIQUE_KEY,
+  valueOf,
+  writeScenario,
+  type Deployment,
+  type FindOutcome,
+  type FindQuery,
+  type LabelIndex,
+  type PlacedInstance,
+  type TenantSpec,
+} from '../support/find-data.js';
+import { stopAllOrthancs } from '../support/orthanc.js';
+import { PLUGIN_PATH } from '../support/plugin.js';
+
+// ---------------------------------------------------------------------------------------
+// Identifiers of the data set (test/support/dataset.ts, prefix "31337").
+
+const ROOT = '1.2.826.0.1.3680043.10.1234.31337';
+const study = (p: number, s: number) => `${ROOT}.1.${p}.${s}`;
+const series = (p: number, s: number, se: number) => `${ROOT}.2.${p}.${s}.${se}`;
+const instance = (p: number, s: number, se: number) => `${ROOT}.3.${p}.${s}.${se}.1`;
+const CT_IMAGE = '1.2.840.10008.5.1.4.1.1.2';
+
+// Study (p, s) went through: A if g % 4 = 0, B if 1, Orthanc's port if 2, A then B if 3,
+// with g = 2 (p - 1) + s - 1. So (1,1) A, (1,2) B, (2,1) main, (2,2) A+B.
+const MIXED_STUDIES = [study(1, 1), study(1, 2), study(2, 1), study(2, 2)].join('\\');
+
+const PATIENT_KEYS = ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex'];
+const STUDY_KEYS = ['PatientName', 'PatientID', 'StudyDate', 'StudyTime', 'AccessionNumber', 'StudyDescription', 'StudyID'];
+
+// ---------------------------------------------------------------------------------------
+// The queries: name, level, model, keys ("Keyword" = return key, "Keyword=value" = matching
+// key). The unique key of the level is added as a return key when missing.
+
+const q = (name: string, level: string | null, model: 'study' | 'patient', keys: string[], extra: Partial<FindQuery> = {}): FindQuery => ({
+  name,
+  level,
+  model,
+  keys,
+  ...extra,
+});
+
+const QUERIES: FindQuery[] = [
+  // PATIENT level
+  q('every patient, with the patient counters', 'PATIENT', 'patient', [
+    ...PATIENT_KEYS,
+    'NumberOfPatientRelatedStudies',
+    'NumberOfPatientRelatedSeries',
+    'NumberOfPatientRelatedInstances',
+  ]),
+  q('patients by PatientID wildcard, Study Root model', 'PATIENT', 'study', ['PatientName', 'PatientID=31337-P*']),
+  q('PN wildcard "*", lower case, matches "Doe^John" and both DOE^JANE', 'PATIENT', 'patient', ['PatientName=doe*', 'PatientID']),
+  q('PN with "?" wildcards', 'PATIENT', 'patient', ['PatientName=D?E^J*', 'PatientID']),
+  q('PatientID is case-sensitive: CF-CASE does not match cf-case', 'PATIENT', 'patient', ['PatientID=CF-CASE', 'PatientName']),
+  q('PatientID wildcard is case-sensitive', 'PATIENT', 'patient', ['PatientID=cf-*', 'PatientName']),
+  q('PatientID list', 'PATIENT', 'patient', ['PatientID=31337-P1\\31337-P2\\31337-P5\\cf-case', 'PatientName']),
+  q('study counters asked at PATIENT level', 'PATIENT', 'patient', ['PatientID', 'NumberOfStudyRelatedSeries', 'ModalitiesInStudy']),
+
+  // STUDY level
+  q('every study, with the study attributes and computed attributes', 'STUDY', 'study', [
+    ...STUDY_KEYS,
+    'ReferringPhysicianName',
+    'ModalitiesInStudy',
+    'SOPClassesInStudy',
+    'NumberOfStudyRelatedSeries',
+    'NumberOfStudyRelatedInstances',
+    'NumberOfPatientRelatedStudies',
+  ]),
+  q('every study, Patient Root model', 'STUDY', 'patient', ['PatientID', 'StudyDate', 'AccessionNumber']),
+  q('StudyDate single value', 'STUDY', 'study', [...STUDY_KEYS.slice(0, 3), 'StudyDate=20190620']),
+  q('StudyDate closed range', 'STUDY', 'study', ['PatientID', 'StudyDate=20150101-20191231']),
+  q('StudyDate open range "2020-" (from)', 'STUDY', 'study', ['PatientID', 'StudyDate=20200101-']),
+  q('StudyDate open range "-2019" (until)', 'STUDY', 'study', ['PatientID', 'StudyDate=-20191231']),
+  q('StudyTime range', 'STUDY', 'study', ['PatientID', 'StudyDate', 'StudyTime=080000-120000']),
+  q('StudyDate and StudyTime ranges together', 'STUDY', 'study', ['PatientID', 'StudyDate=20100101-20201231', 'StudyTime=-100000']),
+  q('AccessionNumber is case-sensitive', 'STUDY', 'study', ['PatientID', 'AccessionNumber=ACC-LOWER']),
+  q('AccessionNumber wildcard', 'STUDY', 'study', ['PatientID', 'AccessionNumber=A31337-1*']),
+  q('AccessionNumber list', 'STUDY', 'study', ['PatientID', 'AccessionNumber=A31337-1\\A31337-2\\A31337-3\\acc-lower']),
+  q('StudyDescription in another case matches nothing', 'STUDY', 'study', ['PatientID', 'StudyDescription=CHEST CT'], { expectNone: true }),
+  q('StudyDescription exact', 'STUDY', 'study', ['PatientID', 'StudyDescription=Chest CT']),
+  q('StudyDescription wildcard in lower case', 'STUDY', 'study', ['PatientID', 'StudyDescription=chest*']),
+  q('PN (case-insensitive) with a StudyDescription wildcard (case-sensitive)', 'STUDY', 'study', [
+    'PatientID',
+    'PatientName=doe*',
+    'StudyDescription=chest*',
+  ]),
+  q('PN with an exact AccessionNumber in upper case', 'STUDY', 'study', ['PatientID', 'PatientName=doe^jane', 'AccessionNumber=ACC-LOWER']),
+  q('PN with a PatientID in the other case', 'STUDY', 'study', ['PatientName=DOE^JANE', 'PatientID=cf-case']),
+  q('StudyInstanceUID list (A, B, main port, A+B)', 'STUDY', 'study', ['PatientID', `StudyInstanceUID=${MIXED_STUDIES}`, 'ModalitiesInStudy']),
+  q('ModalitiesInStudy CT\\MR as a matching key', 'STUDY', 'study', ['PatientID', 'ModalitiesInStudy=CT\\MR', 'NumberOfStudyRelatedSeries']),
+  q('ModalitiesInStudy single value', 'STUDY', 'study', ['PatientID', 'ModalitiesInStudy=US']),
+  q('ModalitiesInStudy with a PN key', 'STUDY', 'study', ['PatientID', 'PatientName=*a*', 'ModalitiesInStudy=MR']),
+  q('Modality (a series attribute) as a STUDY matching key', 'STUDY', 'study', ['PatientID', 'Modality=MR', 'ModalitiesInStudy']),
+  q('Modality at STUDY level with a PN key', 'STUDY', 'study', ['PatientID', 'PatientName=extra*', 'Modality=MR']),
+  q('SpecificCharacterSet ISO_IR 192 is no matching key', 'STUDY', 'study', ['PatientName', 'PatientID'], { charset: 'ISO_IR 192' }),
+  q('TimezoneOffsetFromUTC is no matching key', 'STUDY', 'study', ['PatientID', 'TimezoneOffsetFromUTC=+0500']),
+  q('ISO_IR 100 query matches a Latin name stored in ISO_IR 100 and in UTF-8', 'STUDY', 'study', ['PatientName=Müller*', 'PatientID'], {
+    charset: 'ISO_IR 100',
+  }),
+  q('ISO_IR 192 query matches a Latin name stored in ISO_IR 100 and in UTF-8', 'STUDY', 'study', ['PatientName=*ller^*', 'PatientID'], {
+    charset: 'ISO_IR 192',
+  }),
+  q('ISO_IR 144 query, Cyrillic names stored in ISO_IR 144 and UTF-8', 'STUDY', 'study', ['PatientName=*ов*', 'PatientID'], {
+    charset: 'ISO_IR 144',
+  }),
+  q('ISO_IR 126 query, Greek name stored in ISO_IR 126', 'STUDY', 'study', ['PatientName=Αλεξίου*', 'PatientID'], { charset: 'ISO_IR 126' }),
+  q('ISO_IR 192 query, Greek name stored in UTF-8, other case', 'STUDY', 'study', ['PatientName=ωμέγα*', 'PatientID'], { charset: 'ISO_IR 192' }),
+  q('ISO_IR 192 query, accented capital letters', 'STUDY', 'study', ['PatientName=MÜLLER*', 'PatientID'], { charset: 'ISO_IR 192' }),
+  q('RetrieveAETitle asked as a return key', 'STUDY', 'study', ['PatientID', 'RetrieveAETitle']),
+  q('lower-case QueryRetrieveLevel "study" is echoed', 'study', 'study', ['PatientID', 'StudyDate=2010-2012']),
+  q('a sequence as a return key', 'STUDY', 'study', ['PatientID=CF-EXTRA', 'ProcedureCodeSequence']),
+  q('a PN that is not a main DICOM tag', 'STUDY', 'study', ['PatientID', 'ReferringPhysicianName=house*']),
+
+  // SERIES level
+  q('every series, with the upper-level keys and the series counter', 'SERIES', 'study', [
+    'PatientID',
+    'PatientName',
+    'StudyInstanceUID',
+    'StudyDate',
+    'Modality',
+    'SeriesNumber',
+    'SeriesDescription',
+    'NumberOfSeriesRelatedInstances',
+  ]),
+  q('Modality list', 'SERIES', 'study', ['StudyInstanceUID', 'Modality=CT\\MR']),
+  q('Modality wildcard', 'SERIES', 'study', ['StudyInstanceUID', 'Modality=?R']),
+  q('Modality in lower case matches nothing', 'SERIES', 'study', ['Modality=ct'], { expectNone: true }),
+  q('SeriesInstanceUID list', 'SERIES', 'study', [
+    `SeriesInstanceUID=${[series(2, 2, 1), series(2, 2, 2), series(2, 1, 1), series(1, 1, 2)].join('\\')}`,
+    'Modality',
+  ]),
+  q('series of one study, Patient Root model', 'SERIES', 'patient', ['PatientID=31337-P2', `StudyInstanceUID=${study(2, 2)}`, 'Modality']),
+  q('study attributes and counters asked at SERIES level', 'SERIES', 'study', [
+    'StudyInstanceUID',
+    'ModalitiesInStudy',
+    'NumberOfStudyRelatedSeries',
+    'AccessionNumber',
+  ]),
+
+  // IMAGE / INSTANCE level
+  q('every instance, with the upper-level keys', 'IMAGE', 'study', [
+    'PatientID',
+    'StudyInstanceUID',
+    'SeriesInstanceUID',
+    'SOPClassUID',
+    'InstanceNumber',
+    'Modality',
+  ]),
+  q('"INSTANCE", Orthanc\'s spelling of the level, is echoed', 'INSTANCE', 'study', ['SeriesInstanceUID', 'SOPClassUID']),
+  q('SOPClassUID single value', 'IMAGE', 'patient', ['PatientID', `SOPClassUID=${CT_IMAGE}`]),
+  q('SOPClassUID with "?" (no wildcard for UI) matches nothing', 'IMAGE', 'study', ['SOPClassUID=1.2.840.10008.5.1.4.1.1.?'], {
+    expectNone: true,
+  }),
+  q('SOPInstanceUID list', 'IMAGE', 'study', [
+    `SOPInstanceUID=${[instance(2, 2, 1), instance(2, 2, 2), instance(2, 1, 1), instance(1, 1, 1), instance(1, 2, 1)].join('\\')}`,
+  ]),
+  q('AcquisitionDateTime range (DT, not a main DICOM tag)', 'IMAGE', 'study', ['AcquisitionDateTime=20210101000000-20211231235959']),
+  q('series counter and InstanceAvailability asked at IMAGE level', 'IMAGE', 'study', [
+    'SeriesInstanceUID',
+    'NumberOfSeriesRelatedInstances',
+    'InstanceAvailability',
+  ]),
+];
+
+/** The queries run again against an Orthanc with CaseSensitivePN and UTF-8 as its default encoding. */
+const CASE_SENSITIVE_PN_QUERIES: FindQuery[] = [
+  q('PN wildcard in lower case (no match with CaseSensitivePN)', 'PATIENT', 'patient', ['PatientName=doe*', 'PatientID']),
+  q('PN exact, upper case', 'STUDY', 'study', ['PatientName=DOE^JANE', 'PatientID', 'AccessionNumber']),
+  q('PN with a StudyDescription wildcard', 'STUDY', 'study', ['PatientID', 'PatientName=*a*', 'StudyDescription=Chest*']),
+  q('PN with PatientID in the other case', 'STUDY', 'study', ['PatientName=doe^jane', 'PatientID=cf-case']),
+  q('ISO_IR 192 query, Greek name, other case', 'STUDY', 'study', ['PatientName=ωμέγα*', 'PatientID'], { charset: 'ISO_IR 192' }),
+  q('ISO_IR 100 query, Latin name stored in ISO_IR 100 and UTF-8', 'STUDY', 'study', ['PatientName=Müller*', 'PatientID'], {
+    charset: 'ISO_IR 100',
+  }),
+  q('every study, names in five character sets', 'STUDY', 'study', ['PatientName', 'PatientID', 'StudyDescription']),
+];
+
+// ---------------------------------------------------------------------------------------
+
+let work: string;
+let data: PlacedInstance[];
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'find-test-'));
+  data = await writeScenario(join(work, 'data'));
+});
+
+afterAll(async () => {
+  await stopAllOrthancs();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+interface Setup {
+  deployment: Deployment;
+  index: LabelIndex;
+}
+
+async function setUp(configuration: Record<string, unknown> = {}): Promise<Setup> {
+  const deployment = await startDeployment(PLUGIN_PATH, configuration);
+  await storeScenario(deployment, data);
+  return { deployment, index: await labelIndex(deployment.orthanc) };
+}
+
+function describeQuery(query: FindQuery): string {
+  const charset = query.charset ? `, in ${query.charset}` : '';
+  return `${query.name} [${query.level ?? '(no level)'}, ${query.model} root${charset}: ${query.keys.join(' | ')}]`;
+}
+
+function viaCore(setup: Setup, query: FindQuery): Promise<FindOutcome> {
+  return cfind(work, { port: setup.deployment.orthanc.dicomPort, calledAet: MAIN_AET }, query);
+}
+
+function viaTenant(setup: Setup, tenant: TenantSpec, query: FindQuery, callingAet?: string): Promise<FindOutcome> {
+  return cfind(work, { port: setup.deployment.ports[tenant.key]!, calledAet: tenant.aet, callingAet }, query);
+}
+
+/** Runs the query on the core and on every tenant; each tenant must answer as the core, restricted. */
+async function expectSameAsCore(setup: Setup, query: FindQuery): Promise<void> {
+  const core = await viaCore(setup, query);
+  const title = describeQuery(query);
+  expect(core.status, `${title}: the core's status`).toBe('Success');
+  if (query.expectNone) {
+    expect(core.answers, `${title}: the core answers nothing`).toHaveLength(0);
+  } else {
+    expect(core.answers.length, `${title}: the core answers something`).toBeGreaterThan(0);
+  }
+  const outcomes = await Promise.all(TENANTS.map((tenant) => viaTenant(setup, tenant, query)));
+  const report = TENANTS.flatMap((tenant, i) =>
+    compareWithCore(setup.index, tenant, query, core, outcomes[i]!).map((line) => `${tenant.aet}: ${line}`),
+  );
+  expect(report, `${title}: tenant answers that differ from the core's`).toEqual([]);
+}
+
+describe('C-FIND through a tenant answers as Orthanc\'s own C-FIND SCP, restricted to the tenant', () => {
+  let setup: Setup;
+  beforeAll(async () => {
+    setup = await setUp();
+  });
+
+  it('the data set is spread over the tenants at every level', () => {
+    // Each tenant sees some, but not all, resources at every level (else the comparisons prove little).
+    for (const keyword of Object.values(UNIQUE_KEY)) {
+      const labels = [...setup.index[keyword]!.values()];
+      for (const tenant of TENANTS) {
+        const seen = labels.filter((resource) => satisfies(tenant, resource)).length;
+        if (keyword === 'PatientID' && tenant.key === 'B') continue; // B labels no patient
+        expect(seen, `${tenant.aet} at ${keyword}`).toBeGreaterThan(0);
+        expect(seen, `${tenant.aet} at ${keyword}`).toBeLessThan(labels.length);
+      }
+    }
+  });
+
+  for (const query of QUERIES) {
+    it(describeQuery(query), async () => {
+      await expectSameAsCore(setup, query);
+    });
+  }
+
+  it('RetrieveAETitle is the tenant\'s AET where the core gives its own', async () => {
+    const query = q('RetrieveAETitle', 'STUDY', 'study', ['PatientID=CF-CASE']);
+    const core = await viaCore(setup, query);
+    expect(core.answers.map((answer) => valueOf(answer, 'RetrieveAETitle'))).toEqual([MAIN_AET]);
+    const tenant = await viaTenant(setup, TENANTS[0]!, query);
+    expect(tenant.answers.map((answer) => valueOf(answer, 'RetrieveAETitle'))).toEqual([TENANTS[0]!.aet]);
+  });
+
+  it('QueryRetrieveLevel is echoed as sent', async () => {
+    for (const level of ['IMAGE', 'INSTANCE', 'study']) {
+      const query = q('level echo', level, 'study', [`PatientID=${EXTRA.caseUpper.patientId}`]);
+      const [core, tenant] = await Promise.all([viaCore(setup, query), viaTenant(setup, TENANTS[0]!, query)]);
+      expect(core.answers.map((answer) => valueOf(answer, 'QueryRetrieveLevel')), `core, ${level}`).toEqual([level]);
+      expect(tenant.answers.map((answer) => valueOf(answer, 'QueryRetrieveLevel')), `tenant, ${level}`).toEqual([level]);
+    }
+  });
+
+  for (const [name, level] of [
+    ['without QueryRetrieveLevel', null],
+    ['with an invalid QueryRetrieveLevel "FOO"', 'FOO'],
+    ['with the QueryRetrieveLevel "WORKLIST"', 'WORKLIST'],
+  ] as const) {
+    it(`fails as the core does ${name}, and both stay usable`, async () => {
+      const query = q(name, level, 'study', ['PatientID']);
+      const core = await viaCore(setup, query);
+      expect(core.status).toMatch(/^Failed/);
+      for (const tenant of TENANTS) {
+        const outcome = await viaTenant(setup, tenant, query);
+        expect(outcome.status, `${tenant.aet}: ${name}`).toBe(core.status);
+        expect(outcome.answers, `${tenant.aet}: ${name}`).toHaveLength(0);
+      }
+      const after = q('after a failure', 'STUDY', 'study', ['PatientID=CF-CASE']);
+      expect((await viaTenant(setup, TENANTS[0]!, after)).answers).toHaveLength(1);
+      expect((await viaCore(setup, after)).answers).toHaveLength(1);
+    });
+  }
+
+  for (const [name, callingAet] of [
+    ['a modality with AllowFind false', 'NOFIND'],
+    ['an unknown AET (DicomAlwaysAllowFind false)', 'STRANGER'],
+  ] as const) {
+    it(`refuses ${name} as the core does`, async () => {
+      const query = q('refused', 'STUDY', 'study', ['PatientID']);
+      const core = await cfind(work, { port: setup.deployment.orthanc.dicomPort, calledAet: MAIN_AET, callingAet }, query);
+      expect(core.answers).toHaveLength(0);
+      for (const tenant of TENANTS) {
+        const outcome = await viaTenant(setup, tenant, query, callingAet);
+        expect(outcome.answers, tenant.aet).toHaveLength(0);
+        expect(outcome.status, `${tenant.aet}: ${callingAet}`).toBe(core.status);
+      }
+    });
+  }
+});
+
+describe('with CaseSensitivePN true and DefaultEncoding Utf8', () => {
+  let setup: Setup;
+  beforeAll(async () => {
+    setup = await setUp({ CaseSensitivePN: true, DefaultEncoding: 'Utf8' });
+  });
+
+  for (const query of CASE_SENSITIVE_PN_QUERIES) {
+    it(describeQuery(query), async () => {
+      const core = await viaCore(setup, query);
+      const outcomes = await Promise.all(TENANTS.map((tenant) => viaTenant(setup, tenant, query)));
+      const report = TENANTS.flatMap((tenant, i) =>
+        compareWithCore(setup.index, tenant, query, core, outcomes[i]!).map((line) => `${tenant.aet}: ${line}`),
+      );
+      expect(report, describeQuery(query)).toEqual([]);
+    });
+  }
+});
+
+describe('with LimitFindResults 3 and LimitFindInstances 4', () => {
+  let setup: Setup;
+  beforeAll(async () => {
+    setup = await setUp({ LimitFindResults: 3, LimitFindInstances: 4 });
+  });
+
+  it('placeholder', () => {
+    expect(setup.index).toBeDefined();
+  });
+});

@@ -1,0 +1,472 @@
+// C-STORE through a tenant (src/store.ts): the instance is stored as received, then
+// labelled with every label of the tenant at exactly its LabelsStoreLevels; a store
+// that cannot be labelled fails and leaves nothing new behind.
+//
+// Four Orthancs, started side by side:
+// - "matrix": one tenant per LabelsConstraint x LabelsStoreLevels (the 15 non-empty
+//   subsets of the 4 levels, and the key absent), plus a tenant for the character sets;
+// - "stock": the same tenants served by Orthanc's stock C++ plugin, as the oracle;
+// - "shared": tenants for parallel stores, stores of an instance already there, and two
+//   tenants storing into the same study;
+// - "faulty": MTD_FAULT_INJECTION=labelWrite, the label write after the instance's fails.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool, storescu, type DcmtkResult } from '../support/dcmtk.js';
+import {
+  CHARACTER_SETS,
+  encodeText,
+  orthancIds,
+  PATIENT_NAMES,
+  writeDataset,
+  writeInstance,
+  type DatasetSpec,
+  type SyntheticInstance,
+} from '../support/dataset.js';
+import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
+import { literal, multitenantSection, PLUGIN_PATH, STOCK_PLUGIN_PATH, tenantName } from '../support/plugin.js';
+
+const LEVELS = ['Patient', 'Study', 'Series', 'Instance'] as const;
+type Level = (typeof LEVELS)[number];
+type Constraint = 'All' | 'Any' | 'None';
+
+const DEFAULT_LEVELS: Level[] = ['Study', 'Series', 'Instance'];
+const URI: Record<Level, string> = { Patient: 'patients', Study: 'studies', Series: 'series', Instance: 'instances' };
+const CALLING_AET = 'STORE_TEST';
+
+// ---------------------------------------------------------------------------------------
+// Ports. This file needs about 110 listening ports at once. freePort() may give the same
+// port twice (the OS picks a random free one each time), and a port of the ephemeral range
+// may be taken, before Orthanc binds it, by the client side of any connection (e.g. the
+// harness polling Orthanc's HTTP port): so every port here is distinct and outside the
+// ephemeral range.
+
+const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+let nextPort = 0;
+
+async function uniquePort(): Promise<number> {
+  const [low = 32768, high = 60999] = EPHEMERAL;
+  // Below the ephemeral range if there is room there, else above it.
+  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
+  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
+  while (nextPort <= last) {
+    const port = nextPort++;
+    if (await isFree(port)) return port;
+  }
+  return freePort();
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Tenants.
+
+interface Tenant {
+  aet: string;
+  port: number;
+  labels: string[];
+  constraint: Constraint;
+  /** undefined: no "LabelsStoreLevels" key. */
+  levels: Level[] | undefined;
+}
+
+function serverEntry(tenant: Tenant): Record<string, unknown> {
+  return {
+    AET: tenant.aet,
+    Port: tenant.port,
+    Labels: tenant.labels,
+    LabelsConstraint: tenant.constraint,
+    ...(tenant.levels === undefined ? {} : { LabelsStoreLevels: tenant.levels }),
+  };
+}
+
+const effectiveLevels = (tenant: Tenant): Level[] => tenant.levels ?? DEFAULT_LEVELS;
+
+async function tenant(aet: string, fields: Partial<Omit<Tenant, 'aet' | 'port'>> = {}): Promise<Tenant> {
+  const stem = aet.toLowerCase();
+  return { aet, port: await uniquePort(), labels: [`${stem}_1`, `${stem}_2`], constraint: 'All', levels: undefined, ...fields };
+}
+
+/** The 15 non-empty subsets of the levels, in canonical order. */
+const SUBSETS: Level[][] = Array.from({ length: 15 }, (_, i) => LEVELS.filter((_, bit) => ((i + 1) >> bit) & 1));
+const LEVEL_LETTER: Record<Level, string> = { Patient: 'P', Study: 'T', Series: 'E', Instance: 'I' };
+const describeLevels = (levels: Level[] | undefined) => (levels === undefined ? 'key absent' : `[${levels.join(', ')}]`);
+
+async function matrixTenants(): Promise<Tenant[]> {
+  const tenants: Tenant[] = [];
+  for (const constraint of ['All', 'Any', 'None'] as const) {
+    for (const levels of [undefined, ...SUBSETS]) {
+      const suffix = levels === undefined ? 'DEFAULT' : levels.map((level) => LEVEL_LETTER[level]).join('');
+      tenants.push(await tenant(`${constraint.toUpperCase()}_${suffix}`, { constraint, levels }));
+    }
+  }
+  return tenants;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stores and labels.
+
+async function store(port: number, calledAet: string, files: string[]): Promise<DcmtkResult> {
+  return storescu({ port, calledAet, callingAet: CALLING_AET, files, timeoutMs: 60_000 });
+}
+
+const storeThrough = (orthanc: RunningOrthanc, tenant: Tenant | undefined, files: string[]) =>
+  tenant === undefined ? store(orthanc.dicomPort, 'ORTHANC', files) : store(tenant.port, tenant.aet, files);
+
+function describeResult(result: DcmtkResult): string {
+  return `storescu exit code ${result.code}:\n${result.stdout}${result.stderr}`;
+}
+
+/** Every resource of these instances, keyed by level and DICOM identifier (readable diffs). */
+function resourcesOf(instances: SyntheticInstance[]): Map<string, { level: Level; id: string }> {
+  const resources = new Map<string, { level: Level; id: string }>();
+  for (const instance of instances) {
+    const ids = orthancIds(instance);
+    resources.set(`Patient ${instance.patientId}`, { level: 'Patient', id: ids.patient });
+    resources.set(`Study ${instance.studyInstanceUid}`, { level: 'Study', id: ids.study });
+    resources.set(`Series ${instance.seriesInstanceUid}`, { level: 'Series', id: ids.series });
+    resources.set(`Instance ${instance.sopInstanceUid}`, { level: 'Instance', id: ids.instance });
+  }
+  return resources;
+}
+
+/** The labels of each resource ("missing" if Orthanc does not have it). */
+async function labelsOf(orthanc: RunningOrthanc, instances: SyntheticInstance[]): Promise<Record<string, string[] | 'missing'>> {
+  const entries = await Promise.all(
+    [...resourcesOf(instances)].map(async ([key, { level, id }]) => {
+      const response = await orthanc.rest<{ Labels: string[] }>('GET', `/${URI[level]}/${id}`);
+      if (response.status === 404) return [key, 'missing'] as const;
+      expect(response.status, `GET /${URI[level]}/${id}`).toBe(200);
+      return [key, [...response.body.Labels].sort()] as const;
+    }),
+  );
+  return Object.fromEntries(entries);
+}
+
+/** What labelsOf should give when these tenants stored these instances. */
+function expectedLabels(instances: SyntheticInstance[], ...tenants: Tenant[]): Record<string, string[]> {
+  return Object.fromEntries(
+    [...resourcesOf(instances)].map(([key, { level }]) => [
+      key,
+      tenants.flatMap((tenant) => (effectiveLevels(tenant).includes(level) ? tenant.labels : [])).sort(),
+    ]),
+  );
+}
+
+/** The IDs Orthanc has at a level. */
+async function idsAt(orthanc: RunningOrthanc, level: Level): Promise<string[]> {
+  const response = await orthanc.rest<string[]>('GET', `/${URI[level]}`);
+  expect(response.status).toBe(200);
+  return [...response.body].sort();
+}
+
+// ---------------------------------------------------------------------------------------
+// The Orthancs and the data, prepared side by side.
+
+let directory: string;
+let matrix: RunningOrthanc;
+let stock: RunningOrthanc;
+let shared: RunningOrthanc;
+let faulty: RunningOrthanc;
+
+let MATRIX: Tenant[];
+let STOCK_MATRIX: Tenant[];
+let CHARSETS: Tenant;
+let PARALLEL: Tenant;
+let TWICE: Tenant;
+let FIRST: Tenant;
+let SECOND: Tenant;
+let FAULTY: Tenant;
+
+/** Labels every resource of the "matrix" Orthanc must have, filled in by the tests that store there. */
+const matrixExpectations: Record<string, string[]> = {};
+const matrixInstances: SyntheticInstance[] = [];
+
+const dataset = (name: string, spec: Omit<DatasetSpec, 'prefix'>) =>
+  writeDataset(join(directory, name), { prefix: `store-${name}`, transferSyntax: 'mixed', ...spec });
+
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'store-test-'));
+  MATRIX = await matrixTenants();
+  // The stock plugin gets the same tenants on other ports.
+  STOCK_MATRIX = [];
+  for (const tenant of MATRIX) STOCK_MATRIX.push({ ...tenant, port: await uniquePort() });
+  CHARSETS = await tenant('CHARSETS');
+  PARALLEL = await tenant('PARALLEL');
+  TWICE = await tenant('TWICE');
+  FIRST = await tenant('FIRST', { labels: ['first'] });
+  SECOND = await tenant('SECOND', { labels: ['second_a', 'second_b'], levels: [...LEVELS] });
+  FAULTY = await tenant('FAULTY');
+
+  const start = async (tenants: Tenant[], plugin: string, configuration: Record<string, unknown> = {}, env = {}) =>
+    startOrthanc({
+      configuration: {
+        HttpPort: await uniquePort(),
+        DicomPort: await uniquePort(),
+        ...multitenantSection(...(tenants.map(serverEntry) as never[])),
+        ...configuration,
+      },
+      plugins: [plugin],
+      env,
+      waitForPorts: tenants.map((tenant) => tenant.port),
+    });
+  const t0 = performance.now();
+  [matrix, stock, shared, faulty] = await Promise.all([
+    start([...MATRIX, CHARSETS], PLUGIN_PATH),
+    start(STOCK_MATRIX, STOCK_PLUGIN_PATH),
+    // Enough threads for every parallel association to be served at once.
+    start([PARALLEL, TWICE, FIRST, SECOND], PLUGIN_PATH, { DicomThreadsCount: 24 }),
+    start([FAULTY], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite' }),
+  ]);
+  console.log('started', performance.now() - t0);
+});
+
+afterAll(async () => {
+  const t0 = performance.now();
+  await Promise.all([matrix, stock, shared, faulty].map(async (o, i) => { const e = await o?.stop(); console.log('stop', i, e?.durationMs); }));
+  console.log('stopped', performance.now() - t0);
+  await stopAllOrthancs();
+  if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('C-STORE through a tenant labels exactly its LabelsStoreLevels, with all its labels', () => {
+  // Each tenant stores its own patient (1 study, 2 series of 2 instances: the second
+  // instance of a series finds its parents labelled already) into both Orthancs.
+  const stored = new Map<string, { instances: SyntheticInstance[]; ours: DcmtkResult; theirs: DcmtkResult }>();
+
+  beforeAll(async () => {
+    await Promise.all(
+      MATRIX.map(async (tenant, i) => {
+        const instances = await dataset(tenant.aet, { patients: 1, studiesPerPatient: 1, seriesPerStudy: 2, instancesPerSeries: 2 });
+        const files = instances.map((instance) => instance.path);
+        const [ours, theirs] = await Promise.all([
+          storeThrough(matrix, tenant, files),
+          storeThrough(stock, STOCK_MATRIX[i]!, files),
+        ]);
+        stored.set(tenant.aet, { instances, ours, theirs });
+        matrixInstances.push(...instances);
+        Object.assign(matrixExpectations, expectedLabels(instances, tenant));
+      }),
+    );
+  });
+
+  it.each([
+    ...(['All', 'Any', 'None'] as const).flatMap((constraint) =>
+      [undefined, ...SUBSETS].map((levels) => ({ constraint, levels, description: describeLevels(levels) })),
+    ),
+  ])('LabelsConstraint $constraint, LabelsStoreLevels $description', async ({ constraint, levels }) => {
+    // The constraint restricts C-FIND and C-MOVE only: with "None" too, a store writes the
+    // tenant's labels, as the stock plugin does.
+    const tenant = MATRIX.find((t) => t.constraint === constraint && describeLevels(t.levels) === describeLevels(levels))!;
+    const { instances, ours } = stored.get(tenant.aet)!;
+    expect(ours.ok, describeResult(ours)).toBe(true);
+    expect(await labelsOf(matrix, instances)).toEqual(expectedLabels(instances, tenant));
+  });
+
+  it('labels the same resources as the stock plugin, for every tenant', async () => {
+    for (const { instances, theirs } of stored.values()) expect(theirs.ok, describeResult(theirs)).toBe(true);
+    const instances = [...stored.values()].flatMap((entry) => entry.instances);
+    expect(await labelsOf(matrix, instances)).toEqual(await labelsOf(stock, instances));
+  });
+});
+
+describe('C-STORE to Orthanc\'s own DICOM port', () => {
+  it('adds no label', async () => {
+    const instances = await dataset('main-port', { patients: 2, studiesPerPatient: 1, seriesPerStudy: 2, instancesPerSeries: 2 });
+    const result = await storeThrough(matrix, undefined, instances.map((instance) => instance.path));
+    expect(result.ok, describeResult(result)).toBe(true);
+    matrixInstances.push(...instances);
+    Object.assign(matrixExpectations, expectedLabels(instances));
+    expect(await labelsOf(matrix, instances)).toEqual(expectedLabels(instances));
+  });
+});
+
+describe('character sets', () => {
+  it('every patient name stored through a tenant decodes to its UTF-8 text, its bytes unchanged', async () => {
+    // 25 patients: every name of every character set (the sets cycle over the patients).
+    const names = Object.values(PATIENT_NAMES).flat();
+    const instances = await dataset('charsets', { patients: names.length, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 1 });
+    expect(new Set(instances.map((instance) => instance.specificCharacterSet))).toEqual(new Set(CHARACTER_SETS));
+    expect(instances.map((instance) => instance.patientName).sort()).toEqual([...names].sort());
+
+    const result = await storeThrough(matrix, CHARSETS, instances.map((instance) => instance.path));
+    expect(result.ok, describeResult(result)).toBe(true);
+    matrixInstances.push(...instances);
+    Object.assign(matrixExpectations, expectedLabels(instances, CHARSETS));
+
+    const seen = await Promise.all(
+      instances.map(async (instance) => {
+        const ids = orthancIds(instance);
+        const patient = await matrix.rest<{ MainDicomTags: { PatientName: string } }>('GET', `/patients/${ids.patient}`);
+        const study = await matrix.rest<{ PatientMainDicomTags: { PatientName: string } }>('GET', `/studies/${ids.study}`);
+        const raw = await matrix.rest<Buffer>('GET', `/instances/${ids.instance}/content/0010,0010`);
+        return {
+          characterSet: instance.specificCharacterSet,
+          patient: patient.body.MainDicomTags.PatientName,
+          study: study.body.PatientMainDicomTags.PatientName,
+          // The value as stored, without the padding to an even length.
+          bytes: Buffer.from(raw.body).toString('hex').replace(/(20|00)$/, ''),
+        };
+      }),
+    );
+    expect(seen).toEqual(
+      instances.map((instance) => ({
+        characterSet: instance.specificCharacterSet,
+        patient: instance.patientName,
+        study: instance.patientName,
+        bytes: encodeText(instance.patientName, instance.specificCharacterSet).toString('hex'),
+      })),
+    );
+    expect(await labelsOf(matrix, instances)).toEqual(expectedLabels(instances, CHARSETS));
+  });
+});
+
+describe('the "matrix" Orthanc', () => {
+  it('has no resource, and no label, other than those the tests above expect', async () => {
+    const expectedIds = [...resourcesOf(matrixInstances).values()];
+    for (const level of LEVELS) {
+      expect(await idsAt(matrix, level), level).toEqual(
+        [...new Set(expectedIds.filter((resource) => resource.level === level).map((resource) => resource.id))].sort(),
+      );
+    }
+    expect(await labelsOf(matrix, matrixInstances)).toEqual(matrixExpectations);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('concurrent stores', () => {
+  it('twenty parallel associations into the same new study all succeed, and everything ends labelled', async () => {
+    // 4 series of 5 instances: the associations race to create the patient, the study and
+    // each series.
+    const instances = await dataset('parallel', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 4, instancesPerSeries: 5 });
+    expect(instances).toHaveLength(20);
+    const results = await Promise.all(instances.map((instance) => storeThrough(shared, PARALLEL, [instance.path])));
+    for (const result of results) expect(result.ok, describeResult(result)).toBe(true);
+
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, PARALLEL));
+    const study = await shared.rest<unknown[]>('GET', `/studies/${orthancIds(instances[0]!).study}/instances`);
+    expect(study.body).toHaveLength(20);
+  });
+});
+
+describe('an instance Orthanc has already (AlreadyStored)', () => {
+  it('stored twice through the tenant: both stores succeed, the labels stay as configured', async () => {
+    const instances = await dataset('twice', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
+    const files = instances.map((instance) => instance.path);
+    const first = await storeThrough(shared, TWICE, files);
+    expect(first.ok, describeResult(first)).toBe(true);
+    const second = await storeThrough(shared, TWICE, files);
+    expect(second.ok, describeResult(second)).toBe(true);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
+  });
+
+  it('stored first through the main port, then through the tenant: the tenant\'s store labels it', async () => {
+    const instances = await dataset('main-then-tenant', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
+    const files = instances.map((instance) => instance.path);
+    const main = await storeThrough(shared, undefined, files);
+    expect(main.ok, describeResult(main)).toBe(true);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances));
+
+    const again = await storeThrough(shared, TWICE, files);
+    expect(again.ok, describeResult(again)).toBe(true);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
+  });
+
+  it('deleted, then sent again through the tenant: labelled again (the label cache forgets deleted resources)', async () => {
+    const instances = await dataset('deleted', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 1 });
+    const files = instances.map((instance) => instance.path);
+    const first = await storeThrough(shared, TWICE, files);
+    expect(first.ok, describeResult(first)).toBe(true);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
+
+    const deleted = await shared.rest('DELETE', `/patients/${orthancIds(instances[0]!).patient}`);
+    expect(deleted.status).toBe(200);
+    const again = await storeThrough(shared, TWICE, files);
+    expect(again.ok, describeResult(again)).toBe(true);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
+  });
+});
+
+describe('two tenants storing into the same study', () => {
+  it('the second tenant adds its labels to the shared study and series as configured', async () => {
+    const directoryOf = join(directory, 'two-tenants');
+    const common = { patientId: 'TWO-TENANTS', patientName: 'Zweig^Zoë', specificCharacterSet: 'ISO_IR 100' };
+    const study = '1.2.826.0.1.3680043.10.1234.77.1';
+    const [one, two, three] = await Promise.all([
+      writeInstance(directoryOf, { ...common, studyInstanceUid: study, seriesInstanceUid: `${study}.1`, sopInstanceUid: `${study}.1.1` }),
+      writeInstance(directoryOf, { ...common, studyInstanceUid: study, seriesInstanceUid: `${study}.1`, sopInstanceUid: `${study}.1.2` }),
+      writeInstance(directoryOf, { ...common, studyInstanceUid: study, seriesInstanceUid: `${study}.2`, sopInstanceUid: `${study}.2.1` }),
+    ]);
+    const first = await storeThrough(shared, FIRST, [one!.path]);
+    expect(first.ok, describeResult(first)).toBe(true);
+    // SECOND stores into FIRST's series, and into a new series of the same study.
+    const second = await storeThrough(shared, SECOND, [two!.path, three!.path]);
+    expect(second.ok, describeResult(second)).toBe(true);
+
+    expect(await labelsOf(shared, [one!, two!, three!])).toEqual({
+      'Patient TWO-TENANTS': ['second_a', 'second_b'],
+      [`Study ${study}`]: ['first', 'second_a', 'second_b'],
+      [`Series ${study}.1`]: ['first', 'second_a', 'second_b'],
+      [`Series ${study}.2`]: ['second_a', 'second_b'],
+      [`Instance ${study}.1.1`]: ['first'],
+      [`Instance ${study}.1.2`]: ['second_a', 'second_b'],
+      [`Instance ${study}.2.1`]: ['second_a', 'second_b'],
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe('a store whose labelling fails (MTD_FAULT_INJECTION=labelWrite)', () => {
+  /** storescu -v, which reports the status of each C-STORE response. */
+  const storeVerbosely = (file: string) =>
+    runTool('storescu', ['-v', '-aet', CALLING_AET, '-aec', FAULTY.aet, '127.0.0.1', String(FAULTY.port), file]);
+
+  function expectFailureStatus(result: DcmtkResult) {
+    expect(result.code, describeResult(result)).toBe(1);
+    // 0x0110, "Processing failure" (PS3.7 C.4.2), which storescu does not name.
+    expect(result.stderr, describeResult(result)).toMatch(/^I: Received Store Response \(Unknown Status: 0x110\)$/m);
+  }
+
+  it('answers a failure status and leaves nothing: the new instance, series, study and patient are gone', async () => {
+    const [instance] = await dataset('fault-new', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 1 });
+    const before = faulty.log().length;
+    expectFailureStatus(await storeVerbosely(instance!.path));
+    await faulty.waitForLog(
+      literal(`${tenantName(0, FAULTY.aet)}: cannot label the instance ${orthancIds(instance!).instance} sent by ${CALLING_AET}`),
+      10_000,
+      before,
+    );
+    for (const level of LEVELS) expect(await idsAt(faulty, level), level).toEqual([]);
+  });
+
+  it('keeps what existed before: a study with another instance, and its series', async () => {
+    const [one, two, three] = await dataset('fault-existing', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 2, instancesPerSeries: 2 });
+    // Instance 1 through the main port (no label is written there, so no fault).
+    const main = await storeThrough(faulty, undefined, [one!.path]);
+    expect(main.ok, describeResult(main)).toBe(true);
+
+    // Instance 2 (same series) and 3 (a new series of the same study) through the tenant.
+    expectFailureStatus(await storeVerbosely(two!.path));
+    expectFailureStatus(await storeVerbosely(three!.path));
+
+    const ids = orthancIds(one!);
+    expect(await idsAt(faulty, 'Instance')).toEqual([ids.instance]);
+    expect(await idsAt(faulty, 'Series')).toEqual([ids.series]);
+    expect(await idsAt(faulty, 'Study')).toEqual([ids.study]);
+    expect(await idsAt(faulty, 'Patient')).toEqual([ids.patient]);
+    expect(await labelsOf(faulty, [one!])).toEqual(expectedLabels([one!]));
+  });
+});
