@@ -360,11 +360,10 @@ bool TenantDicomServer::IsUnknownSopClassAccepted(const std::string& remoteIp, c
 }
 
 void TenantDicomServer::GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) {
-  // The storage SOP classes that DCMTK knows, as Orthanc's core offers by default.
   sopClasses.clear();
-  for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; i++) {
+  for (const std::string& uid : spec_.acceptedSopClasses) {
     if (maxCount != 0 && sopClasses.size() >= maxCount) break;
-    sopClasses.insert(dcmAllStorageSOPClassUIDs[i]);
+    sopClasses.insert(uid);
   }
 }
 

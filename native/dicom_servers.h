@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace mtd {
 
@@ -24,6 +25,7 @@ struct TenantServerSpec {
   uint32_t associationTimeoutSeconds = 30;
   unsigned int threadsCount = 4;
   unsigned int maximumPduLength = 16384;
+  std::vector<std::string> acceptedSopClasses;  // storage SOP classes, as Orthanc's own SCP
 };
 
 class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,

@@ -13,6 +13,8 @@
 #include <Toolbox.h>
 #include <orthanc/OrthancCPlugin.h>
 
+#include <dcmtk/dcmdata/dcuid.h>
+
 #include <memory>
 #include <thread>
 #include <vector>
@@ -31,6 +33,7 @@ struct InitializationAnswer {
   std::string locale;
   std::string defaultEncoding;
   std::vector<TenantServerSpec> servers;
+  std::vector<std::string> acceptedSopClasses;
 };
 
 std::string ReadString(const Napi::Object& object, const char* key) {
@@ -57,15 +60,34 @@ TenantServerSpec ReadServerSpec(const Napi::Object& object) {
   return spec;
 }
 
+std::vector<std::string> ReadStrings(const Napi::Value& value) {
+  std::vector<std::string> strings;
+  if (!value.IsArray()) return strings;
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); i++) strings.push_back(array.Get(i).ToString());
+  return strings;
+}
+
 bool InitializeInJs(InitializationAnswer& answer) {
   mtd::JsCallOutcome outcome = mtd::JsDispatcher::Call(
-      "initialize", [](Napi::Env env) { return Napi::Object::New(env); },
+      "initialize",
+      [](Napi::Env env) {
+        // JS applies AcceptedSopClasses/RejectedSopClasses to what DCMTK knows.
+        Napi::Array storageClasses = Napi::Array::New(env, numberOfDcmAllStorageSOPClassUIDs);
+        for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; i++) {
+          storageClasses.Set(static_cast<uint32_t>(i), dcmAllStorageSOPClassUIDs[i]);
+        }
+        Napi::Object arguments = Napi::Object::New(env);
+        arguments.Set("dcmtkStorageSopClasses", storageClasses);
+        return arguments;
+      },
       [&](Napi::Value result) {
         if (!result.IsObject()) throw Napi::TypeError::New(result.Env(), "an object is expected");
         Napi::Object object = result.As<Napi::Object>();
         answer.error = ReadString(object, "error");
         answer.locale = ReadString(object, "locale");
         answer.defaultEncoding = ReadString(object, "defaultEncoding");
+        answer.acceptedSopClasses = ReadStrings(object.Get("acceptedSopClasses"));
         Napi::Value servers = object.Get("servers");
         if (servers.IsArray()) {
           Napi::Array array = servers.As<Napi::Array>();
@@ -165,7 +187,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     Orthanc::SetDefaultDicomEncoding(answer.defaultEncoding.empty()
                                          ? Orthanc::Encoding_Latin1  // Orthanc's default
                                          : Orthanc::StringToEncoding(answer.defaultEncoding.c_str()));
-    for (const TenantServerSpec& spec : answer.servers) {
+    for (TenantServerSpec& spec : answer.servers) {
+      spec.acceptedSopClasses = answer.acceptedSopClasses;
       tenantServers.emplace_back(new TenantDicomServer(spec));
     }
   } catch (const Orthanc::OrthancException& e) {

@@ -3,6 +3,7 @@
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
 import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
 import type { Orthanc } from './orthanc.js';
+import { hasWildcard, wildcardToRegExp } from './wildcards.js';
 
 /** One element of the C-FIND identifier, as the native shim sends it. */
 export interface QueryElement {
@@ -122,8 +123,8 @@ export function matchesExactly(constraint: QueryElement, stored: string | undefi
     const wanted = pattern.split('\\');
     return storedValues.some((value) => wanted.includes(value));
   }
-  if (/[*?]/.test(pattern)) {
-    const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  if (hasWildcard(pattern)) {
+    const regex = wildcardToRegExp(pattern);
     return storedValues.some((value) => regex.test(value));
   }
   return storedValues.some((value) => value === pattern);

@@ -1,6 +1,7 @@
 // The tenants: what the plugin answers when Orthanc's threads ask (see the kinds
 // that native/plugin_entry.cpp and native/dicom_servers.cpp send). Each handler
 // gets the tenant's index in MultitenantDicom.Servers.
+import { acceptedSopClasses } from './acceptance.js';
 import { decideConnection, decideRequest, parseModalities, type DicomRequestType } from './access.js';
 import {
   ConfigurationError,
@@ -30,6 +31,7 @@ export interface InitializationAnswer {
   locale?: string;
   defaultEncoding?: string;
   servers?: ServerSpec[];
+  acceptedSopClasses?: string[];
 }
 
 interface CallerArguments {
@@ -83,7 +85,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
   }
 
   const handlers: Record<string, (args: never) => unknown> = {
-    initialize(): InitializationAnswer {
+    initialize(args: { dcmtkStorageSopClasses: string[] }): InitializationAnswer {
       const orthancConfiguration = orthanc.configuration();
       try {
         configuration = parseConfiguration(orthancConfiguration);
@@ -104,6 +106,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
         locale: stringOption(orthancConfiguration, 'Locale'),
         defaultEncoding: stringOption(orthancConfiguration, 'DefaultEncoding'),
         servers: serverSpecs(configuration),
+        acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses),
       };
     },
 

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfiguration } from '../../src/configuration.js';
+import { serverSpecs, tenantName } from '../../src/tenants.js';
+
+describe('tenant servers', () => {
+  it('are named by their place in the configuration and their AET', () => {
+    expect(tenantName({ index: 1, aet: 'HELLO' })).toBe('MultitenantDicom.Servers[1] (AET "HELLO")');
+  });
+
+  it('get Orthanc\'s global DICOM options', () => {
+    const configuration = parseConfiguration({
+      DicomScpTimeout: 5,
+      DicomThreadsCount: 2,
+      MaximumPduLength: 65536,
+      DicomCheckCalledAet: true,
+      MultitenantDicom: { Servers: [{ AET: 'A', Port: 4243, Labels: ['a'] }] },
+    });
+    expect(serverSpecs(configuration)).toEqual([
+      {
+        index: 0,
+        name: 'MultitenantDicom.Servers[0] (AET "A")',
+        aet: 'A',
+        port: 4243,
+        checkCalledAet: true,
+        associationTimeoutSeconds: 5,
+        threadsCount: 2,
+        maximumPduLength: 65536,
+      },
+    ]);
+  });
+});
