@@ -3,13 +3,13 @@
 #include "js_dispatcher.h"
 
 #include <DicomFormat/DicomArray.h>
+#include <DicomFormat/DicomInstanceHasher.h>
 #include <DicomNetworking/DicomFindAnswers.h>
 #include <DicomParsing/FromDcmtkBridge.h>
 #include <Logging.h>
 #include <OrthancException.h>
 #include <Toolbox.h>
 
-#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dimse.h>
 
@@ -124,10 +124,7 @@ bool ParseTag(Orthanc::DicomTag& tag, const std::string& text) {
   return true;
 }
 
-std::string DatasetString(DcmDataset& dataset, const DcmTagKey& key) {
-  OFString value;
-  return dataset.findAndGetOFStringArray(key, value).good() ? std::string(value.c_str()) : std::string();
-}
+constexpr unsigned int kMaximumTagLength = 256;  // ORTHANC_MAXIMUM_TAG_LENGTH of the core
 
 // C-STORE: the received instance goes to JS untouched, as a DICOM file.
 class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
@@ -142,20 +139,28 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
       LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
       return STATUS_STORE_Error_CannotUnderstand;
     }
-    const std::string sopInstanceUid = DatasetString(dataset, DCM_SOPInstanceUID);
-    const std::string seriesInstanceUid = DatasetString(dataset, DCM_SeriesInstanceUID);
-    const std::string studyInstanceUid = DatasetString(dataset, DCM_StudyInstanceUID);
-    const std::string patientId = DatasetString(dataset, DCM_PatientID);
+    // Orthanc's identifiers of the instance and its parents, computed as the core does.
+    Orthanc::DicomMap summary;
+    Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
+    std::unique_ptr<Orthanc::DicomInstanceHasher> hasher;
+    try {
+      hasher.reset(new Orthanc::DicomInstanceHasher(summary));
+    } catch (const Orthanc::OrthancException& e) {
+      LOG(ERROR) << spec_.name << ": the instance received from " << remoteAet << " cannot be stored: " << e.What();
+      return STATUS_STORE_Error_CannotUnderstand;
+    }
 
     uint16_t status = STATUS_STORE_Refused_OutOfResources;  // as Orthanc's core when storing fails
     Ask(
         spec_, "store",
         [&](Napi::Object& arguments) {
           SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-          arguments.Set("patientId", patientId);
-          arguments.Set("studyInstanceUid", studyInstanceUid);
-          arguments.Set("seriesInstanceUid", seriesInstanceUid);
-          arguments.Set("sopInstanceUid", sopInstanceUid);
+          Napi::Object ids = Napi::Object::New(arguments.Env());
+          ids.Set("Patient", hasher->HashPatient());
+          ids.Set("Study", hasher->HashStudy());
+          ids.Set("Series", hasher->HashSeries());
+          ids.Set("Instance", hasher->HashInstance());
+          arguments.Set("ids", ids);
           // Handed over without a copy; JS keeps the bytes alive as long as it needs them.
           auto* owner = new std::shared_ptr<std::string>(file);
           arguments.Set("dicom", Napi::Buffer<char>::New(

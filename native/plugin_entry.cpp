@@ -115,33 +115,11 @@ void StopServers() {
   for (std::thread& stopper : stoppers) stopper.join();
 }
 
-// JS remembers which resources it has labelled; a deleted one must be forgotten.
-void ForgetDeletedResource(const std::string& resourceId) {
-  mtd::JsCallOutcome outcome = mtd::JsDispatcher::Call(
-      "resourceDeleted",
-      [&](Napi::Env env) {
-        Napi::Object arguments = Napi::Object::New(env);
-        arguments.Set("resourceId", resourceId);
-        return arguments;
-      },
-      [](Napi::Value) {}, std::chrono::seconds(10));
-  if (!outcome.ok()) LOG(WARNING) << PLUGIN_NAME ": " << outcome.error;
-}
-
-OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginResourceType level,
-                                const char* resourceId) {
-  switch (change) {
-    case OrthancPluginChangeType_OrthancStarted:
-      StartServers();
-      break;
-    case OrthancPluginChangeType_OrthancStopped:
-      StopServers();
-      break;
-    case OrthancPluginChangeType_Deleted:
-      if (level != OrthancPluginResourceType_Instance && resourceId != nullptr) ForgetDeletedResource(resourceId);
-      break;
-    default:
-      break;
+OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginResourceType, const char*) {
+  if (change == OrthancPluginChangeType_OrthancStarted) {
+    StartServers();
+  } else if (change == OrthancPluginChangeType_OrthancStopped) {
+    StopServers();
   }
   return OrthancPluginErrorCode_Success;
 }

@@ -1,92 +1,52 @@
 // C-STORE through a tenant: store the instance as received, then label it at the
-// tenant's LabelsStoreLevels. A store ends labelled, or fails and leaves nothing new.
+// tenant's LabelsStoreLevels. A store ends labelled, or fails and changes nothing:
+// what it created is removed, the labels it added to older resources are taken back.
 import type { ResourceLevel, TenantConfig } from './configuration.js';
 import { OrthancErrorCode, orthancErrorCode, type Orthanc } from './orthanc.js';
 
 export const DicomStatus = {
   Success: 0x0000,
   RefusedNotAuthorized: 0x0124,
-  ProcessingFailure: 0x0110,
   RefusedOutOfResources: 0xa700,
   CannotUnderstand: 0xc000,
 } as const;
 
+/** Orthanc's identifiers of an instance and its parents (computed by the native shim as the core does). */
+export type OrthancIds = Record<ResourceLevel, string>;
+
 /** The answer of POST /instances. */
 export interface StoredInstance {
   ID: string;
-  ParentPatient: string;
-  ParentStudy: string;
-  ParentSeries: string;
   Status: 'Success' | 'AlreadyStored' | 'FilteredOut' | string;
 }
 
-const URI_PREFIX: Record<ResourceLevel, string> = {
+export const URI_PREFIX: Record<ResourceLevel, string> = {
   Patient: '/patients/',
   Study: '/studies/',
   Series: '/series/',
   Instance: '/instances/',
 };
 
-/**
- * The labels this process knows it has set on patients, studies and series, so that
- * the instances of a long series cost one label write each, not one per level.
- * A deleted resource is forgotten (Orthanc's "Deleted" change), since the same UIDs
- * may come back as a new, unlabelled resource with the same identifier.
- */
-export class LabelledResources {
-  private readonly known = new Map<string, Set<string>>();
-
-  constructor(private readonly capacity = 100_000) {}
-
-  has(resourceId: string, label: string): boolean {
-    return this.known.get(resourceId)?.has(label) ?? false;
-  }
-
-  add(resourceId: string, label: string): void {
-    const labels = this.known.get(resourceId);
-    if (labels !== undefined) {
-      labels.add(label);
-      return;
-    }
-    if (this.known.size >= this.capacity) {
-      const oldest = this.known.keys().next().value;
-      if (oldest !== undefined) this.known.delete(oldest);
-    }
-    this.known.set(resourceId, new Set([label]));
-  }
-
-  forget(resourceId: string): void {
-    this.known.delete(resourceId);
-  }
+export interface LabelWrite {
+  level: ResourceLevel;
+  resourceId: string;
+  label: string;
 }
 
-export function resourceIdAt(level: ResourceLevel, stored: StoredInstance): string {
-  switch (level) {
-    case 'Patient':
-      return stored.ParentPatient;
-    case 'Study':
-      return stored.ParentStudy;
-    case 'Series':
-      return stored.ParentSeries;
-    case 'Instance':
-      return stored.ID;
-  }
-}
-
-/** The label writes a store needs: every (level, label), minus what is known to be set. */
-export function labelWrites(
+/** The labels a store must add: every (level, label) of the tenant that the resource lacks. */
+export function missingLabels(
   tenant: Pick<TenantConfig, 'labels' | 'labelsStoreLevels'>,
-  stored: StoredInstance,
-  labelled: LabelledResources,
-): { level: ResourceLevel; resourceId: string; label: string }[] {
-  const writes = [];
+  ids: OrthancIds,
+  present: Partial<Record<ResourceLevel, string[]>>,
+): LabelWrite[] {
+  const writes: LabelWrite[] = [];
   for (const level of tenant.labelsStoreLevels) {
-    const resourceId = resourceIdAt(level, stored);
     for (const label of tenant.labels) {
-      if (level === 'Instance' || !labelled.has(resourceId, label)) writes.push({ level, resourceId, label });
+      if (!(present[level] ?? []).includes(label)) writes.push({ level, resourceId: ids[level], label });
     }
   }
-  return writes;
+  // The instance first: until it is labelled, nothing of it shows through the tenant.
+  return writes.reverse();
 }
 
 /** The C-STORE status Orthanc's own port gives when storing fails this way. */
@@ -96,19 +56,62 @@ export function statusOfFailedStore(error: unknown): number {
     : DicomStatus.RefusedOutOfResources;
 }
 
-export interface StoreContext {
-  orthanc: Orthanc;
-  labelled: LabelledResources;
-  beforeLabelWrite?: (level: ResourceLevel) => void; // fault injection in tests
+/** The labels of a resource, or undefined when Orthanc does not hold it. */
+export async function labelsOf(orthanc: Orthanc, level: ResourceLevel, resourceId: string): Promise<string[] | undefined> {
+  try {
+    return await orthanc.getJson<string[]>(`${URI_PREFIX[level]}${resourceId}/labels`);
+  } catch (error) {
+    if (orthancErrorCode(error) === OrthancErrorCode.UnknownResource) return undefined;
+    throw error;
+  }
 }
 
-export async function storeThroughTenant(
-  { orthanc, labelled, beforeLabelWrite }: StoreContext,
+/** Runs the stores of one instance one after the other: check, store and label form one step. */
+export class PerInstanceQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(instanceId: string, step: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(instanceId) ?? Promise.resolve();
+    const result = previous.then(step, step);
+    const tail = result.catch(() => undefined);
+    this.tails.set(instanceId, tail);
+    void tail.then(() => {
+      if (this.tails.get(instanceId) === tail) this.tails.delete(instanceId);
+    });
+    return result;
+  }
+}
+
+export interface StoreContext {
+  orthanc: Orthanc;
+  queue: PerInstanceQueue;
+  beforeLabelWrite?: (write: LabelWrite) => void; // fault injection in tests
+}
+
+export interface IncomingInstance {
+  ids: OrthancIds;
+  dicom: Buffer;
+  callerAet: string;
+}
+
+export function storeThroughTenant(
+  context: StoreContext,
   tenant: TenantConfig,
   tenantName: string,
-  dicom: Buffer,
-  callerAet: string,
+  incoming: IncomingInstance,
 ): Promise<number> {
+  return context.queue.run(incoming.ids.Instance, () => storeAndLabel(context, tenant, tenantName, incoming));
+}
+
+async function storeAndLabel(
+  { orthanc, beforeLabelWrite }: StoreContext,
+  tenant: TenantConfig,
+  tenantName: string,
+  { ids, dicom, callerAet }: IncomingInstance,
+): Promise<number> {
+  const labelsBefore = await labelsOf(orthanc, 'Instance', ids.Instance);
+  const existedBefore = labelsBefore !== undefined;
+
   let stored: StoredInstance;
   try {
     stored = await orthanc.postBytes<StoredInstance>('/instances', dicom);
@@ -116,38 +119,62 @@ export async function storeThroughTenant(
     orthanc.error(`${tenantName}: cannot store the instance sent by ${callerAet}: ${describe(error)}`);
     return statusOfFailedStore(error);
   }
-
   if (stored.Status === 'FilteredOut') {
     // Orthanc's own port answers Success too, for compatibility.
     orthanc.info(`${tenantName}: the instance sent by ${callerAet} was discarded by a filter`);
     return DicomStatus.Success;
   }
+  if (stored.ID !== ids.Instance) {
+    orthanc.error(`${tenantName}: Orthanc stored the instance as ${stored.ID}, not ${ids.Instance} as expected; it is not labelled`);
+    return DicomStatus.RefusedOutOfResources;
+  }
 
+  const added: LabelWrite[] = [];
   try {
-    // Instance first: until it is labelled, the tenant cannot see it.
-    for (const write of labelWrites(tenant, stored, labelled).reverse()) {
-      beforeLabelWrite?.(write.level);
+    const present = await presentLabels(orthanc, tenant, ids, labelsBefore ?? []);
+    for (const write of missingLabels(tenant, ids, present)) {
+      beforeLabelWrite?.(write);
       await orthanc.put(`${URI_PREFIX[write.level]}${write.resourceId}/labels/${write.label}`);
-      if (write.level !== 'Instance') labelled.add(write.resourceId, write.label);
+      added.push(write);
     }
     return DicomStatus.Success;
   } catch (error) {
-    orthanc.error(`${tenantName}: cannot label the instance ${stored.ID} sent by ${callerAet}: ${describe(error)}`);
-    if (stored.Status === 'Success') await removeNewInstance(orthanc, tenantName, stored.ID);
-    return DicomStatus.ProcessingFailure;
+    orthanc.error(`${tenantName}: cannot label the instance ${stored.ID} sent by ${callerAet}, the store fails: ${describe(error)}`);
+    await undo(orthanc, tenantName, ids.Instance, existedBefore, added);
+    return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
   }
 }
 
+/** The tenant's labels already on each level, read just before writing. */
+async function presentLabels(
+  orthanc: Orthanc,
+  tenant: Pick<TenantConfig, 'labelsStoreLevels'>,
+  ids: OrthancIds,
+  instanceLabels: string[],
+): Promise<Partial<Record<ResourceLevel, string[]>>> {
+  const parents = tenant.labelsStoreLevels.filter((level) => level !== 'Instance');
+  const labels = await Promise.all(parents.map((level) => labelsOf(orthanc, level, ids[level])));
+  const present: Partial<Record<ResourceLevel, string[]>> = { Instance: instanceLabels };
+  parents.forEach((level, index) => (present[level] = labels[index] ?? []));
+  return present;
+}
+
 /**
- * Deleting the instance that this store created also deletes the series, study and
- * patient that it alone created: Orthanc removes parents left without children, and
- * a parent that existed before still has its other children.
+ * A new instance is deleted, which also deletes the series, study and patient that it
+ * alone created (Orthanc removes parents left without children). An instance that
+ * existed before keeps its content; only the labels this store added are removed.
  */
-async function removeNewInstance(orthanc: Orthanc, tenantName: string, instanceId: string): Promise<void> {
+async function undo(orthanc: Orthanc, tenantName: string, instanceId: string, existedBefore: boolean, added: LabelWrite[]) {
   try {
-    await orthanc.delete(`/instances/${instanceId}`);
+    if (!existedBefore) {
+      await orthanc.delete(`/instances/${instanceId}`);
+      return;
+    }
+    for (const write of added) {
+      await orthanc.delete(`${URI_PREFIX[write.level]}${write.resourceId}/labels/${write.label}`);
+    }
   } catch (error) {
-    orthanc.error(`${tenantName}: cannot remove the unlabelled instance ${instanceId}: ${describe(error)}`);
+    orthanc.error(`${tenantName}: cannot undo the failed store of instance ${instanceId}: ${describe(error)}`);
   }
 }
 

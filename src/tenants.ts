@@ -13,7 +13,7 @@ import {
 import { findThroughTenant, type QueryElement } from './find.js';
 import type { Dispatcher } from './native.js';
 import type { Orthanc } from './orthanc.js';
-import { LabelledResources, storeThroughTenant } from './store.js';
+import { PerInstanceQueue, storeThroughTenant, type LabelWrite, type OrthancIds } from './store.js';
 
 export interface ServerSpec {
   index: number;
@@ -63,7 +63,7 @@ export function serverSpecs(configuration: PluginConfiguration): ServerSpec[] {
 export function createDispatcher(orthanc: Orthanc): Dispatcher {
   let configuration: PluginConfiguration | undefined;
   const faults = injectedFaults();
-  const labelled = new LabelledResources();
+  const storeQueue = new PerInstanceQueue();
 
   function current(): PluginConfiguration {
     if (configuration === undefined) throw new Error('the plugin is not initialised');
@@ -148,24 +148,18 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
     },
 
-    async store(args: CallerArguments & { dicom: Buffer }): Promise<number> {
+    async store(args: CallerArguments & { dicom: Buffer; ids: OrthancIds }): Promise<number> {
       const server = tenant(args.tenant);
       return storeThroughTenant(
-        { orthanc, labelled, beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined },
+        { orthanc, queue: storeQueue, beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined },
         server,
         tenantName(server),
-        args.dicom,
-        args.remoteAet,
+        { ids: args.ids, dicom: args.dicom, callerAet: args.remoteAet },
       );
     },
 
     async find(args: CallerArguments & { query: QueryElement[] }) {
       return findThroughTenant(orthanc, tenant(args.tenant), current().dicom, args.query);
-    },
-
-    resourceDeleted(args: { resourceId: string }): boolean {
-      labelled.forget(args.resourceId);
-      return true;
     },
 
     async unknownSopClassAccepted(): Promise<boolean> {
@@ -183,8 +177,10 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
 }
 
 // MTD_FAULT_INJECTION=labelWrite: the label write after the instance's fails.
-function failLabelWrite(level: string): void {
-  if (level !== 'Instance') throw new Error(`fault injected into the ${level} label write (MTD_FAULT_INJECTION)`);
+function failLabelWrite(write: LabelWrite): void {
+  if (write.level !== 'Instance') {
+    throw new Error(`fault injected into the ${write.level} label write (MTD_FAULT_INJECTION)`);
+  }
 }
 
 function stringOption(configuration: Record<string, unknown>, key: string): string | undefined {

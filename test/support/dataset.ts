@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runTool } from './dcmtk.js';
 
 export interface SyntheticInstance {
@@ -239,6 +239,8 @@ function checkText(name: string, value: string, maxLength: number): string {
 
 async function writeFileWithDump2dcm(instance: SyntheticInstance, pixels: PixelSpec | undefined): Promise<void> {
   const charset = instance.specificCharacterSet;
+  // Text values in the declared character set; the other values are ASCII.
+  const text = (name: string, value: string, maxLength: number) => encodeText(checkText(name, value, maxLength), charset);
   const lines: Buffer[] = [];
   if (charset !== '') lines.push(element('0008,0005', 'CS', charset));
   lines.push(
@@ -246,11 +248,11 @@ async function writeFileWithDump2dcm(instance: SyntheticInstance, pixels: PixelS
     element('0008,0018', 'UI', checkUid(instance.sopInstanceUid)),
     element('0008,0020', 'DA', instance.studyDate),
     element('0008,0030', 'TM', instance.studyTime),
-    element('0008,0050', 'SH', checkText('AccessionNumber', instance.accessionNumber, 16)),
+    element('0008,0050', 'SH', text('AccessionNumber', instance.accessionNumber, 16)),
     element('0008,0060', 'CS', checkText('Modality', instance.modality, 16)),
-    element('0008,1030', 'LO', checkText('StudyDescription', instance.studyDescription, 64)),
-    element('0010,0010', 'PN', encodeText(checkText('PatientName', instance.patientName, 64), charset)),
-    element('0010,0020', 'LO', checkText('PatientID', instance.patientId, 64)),
+    element('0008,1030', 'LO', text('StudyDescription', instance.studyDescription, 64)),
+    element('0010,0010', 'PN', text('PatientName', instance.patientName, 64)),
+    element('0010,0020', 'LO', text('PatientID', instance.patientId, 64)),
     element('0020,000d', 'UI', checkUid(instance.studyInstanceUid)),
     element('0020,000e', 'UI', checkUid(instance.seriesInstanceUid)),
     element('0020,0011', 'IS', instance.seriesNumber),
@@ -289,7 +291,13 @@ function isAscii(text: string): boolean {
   return /^[\x20-\x7e]*$/.test(text);
 }
 
-/** One instance with the given fields; the others have plain defaults. */
+/**
+ * One instance with the given fields, for precise scenarios; the others have plain
+ * defaults (a study and a series of its own, derived from the SOP Instance UID; an ASCII
+ * name; SpecificCharacterSet ISO_IR 192 if the name is not ASCII, none otherwise). Text
+ * values (names, IDs, descriptions) are written in `specificCharacterSet`. The file is
+ * `fields.path`, else `directory/options.fileName`, else `directory/<SOPInstanceUID>.dcm`.
+ */
 export async function writeInstance(
   directory: string,
   fields: Partial<SyntheticInstance> & { sopInstanceUid: string },
@@ -301,7 +309,7 @@ export async function writeInstance(
   const modality = fields.modality ?? modalityOf(fields.sopClassUid) ?? 'OT';
   const transferSyntax = options.transferSyntax ?? (fields.transferSyntaxUid === TRANSFER_SYNTAX.implicit ? 'implicit' : 'explicit');
   const instance: SyntheticInstance = {
-    path: join(directory, options.fileName ?? `${sopInstanceUid}.dcm`),
+    path: fields.path ?? join(directory, options.fileName ?? `${sopInstanceUid}.dcm`),
     patientId: fields.patientId ?? `P${hash.toString(36)}`,
     patientName,
     studyInstanceUid: fields.studyInstanceUid ?? `${DEFAULT_UID_ROOT}.4.${hash}`,
@@ -318,7 +326,7 @@ export async function writeInstance(
     specificCharacterSet: fields.specificCharacterSet ?? (isAscii(patientName) ? '' : 'ISO_IR 192'),
     transferSyntaxUid: TRANSFER_SYNTAX[transferSyntax],
   };
-  await mkdir(directory, { recursive: true });
+  await mkdir(dirname(instance.path), { recursive: true });
   await writeFileWithDump2dcm(instance, options.pixels);
   return instance;
 }

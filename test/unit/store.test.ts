@@ -1,61 +1,57 @@
 import { describe, expect, it } from 'vitest';
 import type { TenantConfig } from '../../src/configuration.js';
-import { DicomStatus, LabelledResources, labelWrites, statusOfFailedStore, type StoredInstance } from '../../src/store.js';
+import { DicomStatus, missingLabels, PerInstanceQueue, statusOfFailedStore, type OrthancIds } from '../../src/store.js';
 
-const stored: StoredInstance = {
-  ID: 'instance',
-  ParentSeries: 'series',
-  ParentStudy: 'study',
-  ParentPatient: 'patient',
-  Status: 'Success',
-};
+const ids: OrthancIds = { Patient: 'patient', Study: 'study', Series: 'series', Instance: 'instance' };
 
 function tenant(labelsStoreLevels: TenantConfig['labelsStoreLevels'], labels = ['a', 'b']) {
   return { labels, labelsStoreLevels };
 }
 
-describe('label writes of a store', () => {
-  it('cover every configured level with every label, and nothing else', () => {
-    expect(labelWrites(tenant(['Study', 'Instance']), stored, new LabelledResources())).toEqual([
-      { level: 'Study', resourceId: 'study', label: 'a' },
-      { level: 'Study', resourceId: 'study', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
+describe('the labels a store adds', () => {
+  it('are every label at every configured level, instance first, nothing elsewhere', () => {
+    expect(missingLabels(tenant(['Study', 'Instance']), ids, {})).toEqual([
       { level: 'Instance', resourceId: 'instance', label: 'b' },
+      { level: 'Instance', resourceId: 'instance', label: 'a' },
+      { level: 'Study', resourceId: 'study', label: 'b' },
+      { level: 'Study', resourceId: 'study', label: 'a' },
     ]);
-    expect(labelWrites(tenant(['Patient']), stored, new LabelledResources()).map((write) => write.resourceId)).toEqual([
-      'patient',
-      'patient',
-    ]);
+    expect(missingLabels(tenant(['Patient']), ids, {}).map((write) => write.resourceId)).toEqual(['patient', 'patient']);
   });
 
-  it('skip what this process already labelled above the instance', () => {
-    const labelled = new LabelledResources();
-    labelled.add('study', 'a');
-    labelled.add('series', 'a');
-    labelled.add('series', 'b');
-    labelled.add('instance', 'a'); // an instance is always written: each store brings a new one
-    expect(labelWrites(tenant(['Study', 'Series', 'Instance']), stored, labelled)).toEqual([
-      { level: 'Study', resourceId: 'study', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
+  it('leave out the labels a resource already carries', () => {
+    expect(missingLabels(tenant(['Study', 'Series', 'Instance']), ids, { Study: ['a', 'other'], Series: ['a', 'b'] })).toEqual([
       { level: 'Instance', resourceId: 'instance', label: 'b' },
+      { level: 'Instance', resourceId: 'instance', label: 'a' },
+      { level: 'Study', resourceId: 'study', label: 'b' },
     ]);
   });
 });
 
-describe('what this process knows it labelled', () => {
-  it('forgets a deleted resource', () => {
-    const labelled = new LabelledResources();
-    labelled.add('study', 'a');
-    labelled.forget('study');
-    expect(labelled.has('study', 'a')).toBe(false);
-  });
-
-  it('stays within its capacity, forgetting the oldest first', () => {
-    const labelled = new LabelledResources(2);
-    labelled.add('first', 'a');
-    labelled.add('second', 'a');
-    labelled.add('third', 'a');
-    expect([labelled.has('first', 'a'), labelled.has('second', 'a'), labelled.has('third', 'a')]).toEqual([false, true, true]);
+describe('stores of one instance', () => {
+  it('run one after the other, even when one fails; other instances do not wait', async () => {
+    const queue = new PerInstanceQueue();
+    const events: string[] = [];
+    let releaseFirst!: () => void;
+    const first = queue.run('x', async () => {
+      events.push('first starts');
+      await new Promise<void>((resolve) => (releaseFirst = resolve));
+      events.push('first fails');
+      throw new Error('first');
+    });
+    const second = queue.run('x', async () => {
+      events.push('second runs');
+      return 2;
+    });
+    const other = queue.run('y', async () => {
+      events.push('other runs');
+      return 3;
+    });
+    expect(await other).toBe(3);
+    releaseFirst();
+    await expect(first).rejects.toThrow('first');
+    expect(await second).toBe(2);
+    expect(events).toEqual(['first starts', 'other runs', 'first fails', 'second runs']);
   });
 });
 
