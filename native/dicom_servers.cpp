@@ -1,8 +1,8 @@
 #include "dicom_servers.h"
 
-#include "js_dispatcher.h"
+#include "dicom_retrieve.h"
+#include "tenant_questions.h"
 
-#include <DicomFormat/DicomArray.h>
 #include <DicomFormat/DicomInstanceHasher.h>
 #include <DicomNetworking/DicomFindAnswers.h>
 #include <DicomParsing/FromDcmtkBridge.h>
@@ -14,11 +14,10 @@
 #include <dcmtk/dcmnet/dimse.h>
 
 #include <cstdio>
+#include <memory>
 
 namespace mtd {
 namespace {
-
-constexpr std::chrono::milliseconds kDecisionTimeout(30000);
 
 const char* RequestTypeName(Orthanc::DicomRequestType type) {
   switch (type) {
@@ -32,65 +31,6 @@ const char* RequestTypeName(Orthanc::DicomRequestType type) {
     case Orthanc::DicomRequestType_NEventReport: return "NEventReport";
   }
   return "Unknown";
-}
-
-struct Caller {
-  const std::string& ip;
-  const std::string& aet;
-  const std::string& calledAet;
-};
-
-// Asks JS a question about one tenant. A failed or late answer is logged and
-// reported as false, so that the DICOM request is refused, never crashed.
-bool Ask(const TenantServerSpec& spec, const char* kind,
-         const std::function<void(Napi::Object&)>& fillArguments,
-         const ReadJsResult& readResult, const std::string& caller = std::string()) {
-  JsCallOutcome outcome = JsDispatcher::Call(
-      kind,
-      [&](Napi::Env env) {
-        Napi::Object arguments = Napi::Object::New(env);
-        arguments.Set("tenant", spec.index);
-        fillArguments(arguments);
-        return arguments;
-      },
-      readResult, kDecisionTimeout);
-  if (!outcome.ok()) {
-    LOG(ERROR) << spec.name << ": \"" << kind << "\"" << (caller.empty() ? "" : " from " + caller)
-               << " failed in JS, the request is refused: " << outcome.error;
-  }
-  return outcome.ok();
-}
-
-void SetCaller(Napi::Object& arguments, const Caller& caller) {
-  arguments.Set("remoteIp", caller.ip);
-  arguments.Set("remoteAet", caller.aet);
-  arguments.Set("calledAet", caller.calledAet);
-}
-
-bool AskBoolean(const TenantServerSpec& spec, const char* kind,
-                const std::function<void(Napi::Object&)>& fillArguments, const std::string& caller = std::string()) {
-  bool answer = false;
-  bool ok = Ask(
-      spec, kind, fillArguments,
-      [&](Napi::Value result) {
-        if (!result.IsBoolean()) throw Napi::TypeError::New(result.Env(), "a boolean is expected");
-        answer = result.As<Napi::Boolean>();
-      },
-      caller);
-  return ok && answer;
-}
-
-std::vector<std::string> ReadStrings(Napi::Value result) {
-  if (!result.IsArray()) throw Napi::TypeError::New(result.Env(), "an array of strings is expected");
-  Napi::Array array = result.As<Napi::Array>();
-  std::vector<std::string> strings;
-  strings.reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    Napi::Value item = array.Get(i);
-    if (!item.IsString()) throw Napi::TypeError::New(result.Env(), "an array of strings is expected");
-    strings.push_back(item.As<Napi::String>());
-  }
-  return strings;
 }
 
 std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const TenantServerSpec& spec, const char* kind,
@@ -108,12 +48,6 @@ std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const TenantServer
     }
   }
   return syntaxes;
-}
-
-std::string FormatTag(const Orthanc::DicomTag& tag) {
-  char formatted[10];
-  std::snprintf(formatted, sizeof(formatted), "%04x,%04x", tag.GetGroup(), tag.GetElement());
-  return formatted;
 }
 
 bool ParseTag(Orthanc::DicomTag& tag, const std::string& text) {
@@ -189,7 +123,6 @@ class TenantFindHandler : public Orthanc::IFindRequestHandler {
               const std::list<Orthanc::DicomTag>& sequencesToReturn, const std::string& remoteIp,
               const std::string& remoteAet, const std::string& calledAet,
               Orthanc::ModalityManufacturer manufacturer) override {
-    Orthanc::DicomArray query(input);
     bool complete = true;
     // Filled on the JS thread, turned into DICOM datasets here, off the JS thread.
     std::vector<std::vector<std::pair<Orthanc::DicomTag, std::string>>> rows;
@@ -197,23 +130,7 @@ class TenantFindHandler : public Orthanc::IFindRequestHandler {
         spec_, "find",
         [&](Napi::Object& arguments) {
           SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-          Napi::Env env = arguments.Env();
-          Napi::Array elements = Napi::Array::New(env, query.GetSize());
-          for (size_t i = 0; i < query.GetSize(); i++) {
-            const Orthanc::DicomElement& element = query.GetElement(i);
-            Napi::Object item = Napi::Object::New(env);
-            item.Set("tag", FormatTag(element.GetTag()));
-            item.Set("vr", Orthanc::EnumerationToString(
-                               Orthanc::FromDcmtkBridge::LookupValueRepresentation(element.GetTag())));
-            const Orthanc::DicomValue& value = element.GetValue();
-            if (value.IsNull() || value.IsBinary() || value.IsSequence()) {
-              item.Set("value", env.Null());
-            } else {
-              item.Set("value", value.GetContent());
-            }
-            elements.Set(static_cast<uint32_t>(i), item);
-          }
-          arguments.Set("query", elements);
+          arguments.Set("query", QueryToJs(arguments.Env(), input));
         },
         [&](Napi::Value result) {
           if (!result.IsObject() || !result.As<Napi::Object>().Get("answers").IsArray()) {
@@ -264,7 +181,14 @@ TenantDicomServer::TenantDicomServer(const TenantServerSpec& spec) : spec_(spec)
   server_->SetApplicationEntityFilter(*this);
   server_->SetStoreRequestHandlerFactory(*this);
   server_->SetFindRequestHandlerFactory(*this);
+  server_->SetMoveRequestHandlerFactory(*this);
+  // Also what makes the framework apply GetAcceptedSopClasses to C-STORE negotiation.
+  server_->SetGetRequestHandlerFactory(*this);
 }
+
+Orthanc::IMoveRequestHandler* TenantDicomServer::ConstructMoveRequestHandler() { return CreateMoveHandler(spec_); }
+
+Orthanc::IGetRequestHandler* TenantDicomServer::ConstructGetRequestHandler() { return CreateGetHandler(spec_); }
 
 Orthanc::IStoreRequestHandler* TenantDicomServer::ConstructStoreRequestHandler() {
   return new TenantStoreHandler(spec_);

@@ -6,6 +6,8 @@
 #include <DicomNetworking/DicomServer.h>
 #include <DicomNetworking/IApplicationEntityFilter.h>
 #include <DicomNetworking/IFindRequestHandlerFactory.h>
+#include <DicomNetworking/IGetRequestHandlerFactory.h>
+#include <DicomNetworking/IMoveRequestHandlerFactory.h>
 #include <DicomNetworking/IStoreRequestHandlerFactory.h>
 
 #include <cstdint>
@@ -31,7 +33,9 @@ struct TenantServerSpec {
 class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
                           public Orthanc::IApplicationEntityFilter,
                           public Orthanc::IStoreRequestHandlerFactory,
-                          public Orthanc::IFindRequestHandlerFactory {
+                          public Orthanc::IFindRequestHandlerFactory,
+                          public Orthanc::IMoveRequestHandlerFactory,
+                          public Orthanc::IGetRequestHandlerFactory {
  public:
   explicit TenantDicomServer(const TenantServerSpec& spec);
   ~TenantDicomServer() override;
@@ -62,6 +66,8 @@ class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
 
   Orthanc::IStoreRequestHandler* ConstructStoreRequestHandler() override;
   Orthanc::IFindRequestHandler* ConstructFindRequestHandler() override;
+  Orthanc::IMoveRequestHandler* ConstructMoveRequestHandler() override;
+  Orthanc::IGetRequestHandler* ConstructGetRequestHandler() override;
 
  private:
   TenantServerSpec spec_;

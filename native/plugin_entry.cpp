@@ -68,10 +68,10 @@ std::vector<std::string> ReadStrings(const Napi::Value& value) {
   return strings;
 }
 
-bool InitializeInJs(InitializationAnswer& answer) {
+bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
   mtd::JsCallOutcome outcome = mtd::JsDispatcher::Call(
       "initialize",
-      [](Napi::Env env) {
+      [&](Napi::Env env) {
         // JS applies AcceptedSopClasses/RejectedSopClasses to what DCMTK knows.
         Napi::Array storageClasses = Napi::Array::New(env, numberOfDcmAllStorageSOPClassUIDs);
         for (int i = 0; i < numberOfDcmAllStorageSOPClassUIDs; i++) {
@@ -79,6 +79,7 @@ bool InitializeInJs(InitializationAnswer& answer) {
         }
         Napi::Object arguments = Napi::Object::New(env);
         arguments.Set("dcmtkStorageSopClasses", storageClasses);
+        arguments.Set("orthancVersion", orthancVersion);
         return arguments;
       },
       [&](Napi::Value result) {
@@ -154,7 +155,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   }
 
   InitializationAnswer answer;
-  if (!InitializeInJs(answer)) {
+  if (!InitializeInJs(context->orthancVersion, answer)) {
     LOG(ERROR) << answer.error;
     mtd::NodeHost::Stop();
     return -1;

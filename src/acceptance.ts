@@ -1,31 +1,49 @@
 // Which storage SOP classes the tenant servers accept, as Orthanc's own C-STORE SCP
 // (ServerContext::SetAcceptedSopClasses, Orthanc >= 1.12.6): "AcceptedSopClasses"
-// (default: every storage class DCMTK knows) minus "RejectedSopClasses". An entry
-// with "*" or "?" selects among the classes DCMTK knows; a plain UID is taken as is.
+// (default: every storage class DCMTK knows) minus the rejected ones. A wildcard entry
+// ("*", "?") selects among the classes DCMTK knows; a plain UID is taken as is. The
+// rejection list is "RejectSopClasses" up to Orthanc 1.12.7, "RejectedSopClasses"
+// (falling back to the old name) from 1.12.8.
 import { hasWildcard, wildcardToRegExp } from './wildcards.js';
 
-export function acceptedSopClasses(orthancConfiguration: Record<string, unknown>, dcmtkStorageClasses: string[]): string[] {
+export function acceptedSopClasses(
+  orthancConfiguration: Record<string, unknown>,
+  dcmtkStorageClasses: string[],
+  orthancVersion: string,
+): string[] {
   const acceptedEntries = stringList(orthancConfiguration['AcceptedSopClasses']);
-  const rejectedEntries = stringList(orthancConfiguration['RejectedSopClasses']);
-
-  const accepted: string[] = [];
-  if (acceptedEntries.length === 0) {
-    accepted.push(...dcmtkStorageClasses);
-  } else {
-    for (const entry of acceptedEntries) {
-      if (hasWildcard(entry)) {
-        const pattern = wildcardToRegExp(entry);
-        accepted.push(...dcmtkStorageClasses.filter((uid) => pattern.test(uid)));
-      } else {
-        accepted.push(entry);
-      }
-    }
+  const accepted = acceptedEntries.length === 0 ? [...dcmtkStorageClasses] : [];
+  for (const entry of acceptedEntries) {
+    accepted.push(...(hasWildcard(entry) ? matching(entry, dcmtkStorageClasses) : [entry]));
   }
 
-  const rejected = rejectedEntries.map((entry) => (hasWildcard(entry) ? wildcardToRegExp(entry) : entry));
-  const isRejected = (uid: string) =>
-    rejected.some((entry) => (typeof entry === 'string' ? entry === uid : entry.test(uid)));
-  return [...new Set(accepted)].filter((uid) => !isRejected(uid));
+  const rejected = new Set<string>();
+  for (const entry of rejectionEntries(orthancConfiguration, orthancVersion)) {
+    for (const uid of hasWildcard(entry) ? matching(entry, dcmtkStorageClasses) : [entry]) rejected.add(uid);
+  }
+  return [...new Set(accepted)].filter((uid) => !rejected.has(uid));
+}
+
+function rejectionEntries(configuration: Record<string, unknown>, orthancVersion: string): string[] {
+  if (isAtLeast(orthancVersion, [1, 12, 8]) && Array.isArray(configuration['RejectedSopClasses'])) {
+    return stringList(configuration['RejectedSopClasses']);
+  }
+  return stringList(configuration['RejectSopClasses']);
+}
+
+/** Orthanc's version string, "1.12.7" or "mainline" (newer than any release). */
+export function isAtLeast(version: string, minimum: [number, number, number]): boolean {
+  const parts = version.split('.').map((part) => Number.parseInt(part, 10));
+  if (parts.length < 3 || parts.some((part) => Number.isNaN(part))) return true;
+  for (let i = 0; i < 3; i++) {
+    if (parts[i]! !== minimum[i]) return parts[i]! > minimum[i]!;
+  }
+  return true;
+}
+
+function matching(wildcard: string, uids: string[]): string[] {
+  const pattern = wildcardToRegExp(wildcard);
+  return uids.filter((uid) => pattern.test(uid));
 }
 
 function stringList(value: unknown): string[] {

@@ -41,6 +41,8 @@ export interface DicomOptions {
   caseSensitivePN: boolean;     // "CaseSensitivePN", false
   limitFindResults: number;     // "LimitFindResults", 0 (no limit)
   limitFindInstances: number;   // "LimitFindInstances", 0 (no limit)
+  transcodeDicomProtocol: boolean; // "TranscodeDicomProtocol", true
+  scuTimeoutSeconds: number;    // "DicomScuTimeout", 10
 }
 
 export interface PluginConfiguration {
@@ -138,6 +140,8 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
     caseSensitivePN: readBoolean(config, 'CaseSensitivePN', false),
     limitFindResults: readUnsigned(config, 'LimitFindResults', 0),
     limitFindInstances: readUnsigned(config, 'LimitFindInstances', 0),
+    transcodeDicomProtocol: readBoolean(config, 'TranscodeDicomProtocol', true),
+    scuTimeoutSeconds: readUnsigned(config, 'DicomScuTimeout', 10),
   };
 }
 

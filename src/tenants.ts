@@ -11,6 +11,7 @@ import {
   type TenantConfig,
 } from './configuration.js';
 import { findThroughTenant, type QueryElement } from './find.js';
+import { planRetrieve, type RetrieveRequest } from './move.js';
 import type { Dispatcher } from './native.js';
 import type { Orthanc } from './orthanc.js';
 import { PerInstanceQueue, storeThroughTenant, type LabelWrite, type OrthancIds } from './store.js';
@@ -85,7 +86,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
   }
 
   const handlers: Record<string, (args: never) => unknown> = {
-    initialize(args: { dcmtkStorageSopClasses: string[] }): InitializationAnswer {
+    initialize(args: { dcmtkStorageSopClasses: string[]; orthancVersion: string }): InitializationAnswer {
       const orthancConfiguration = orthanc.configuration();
       try {
         configuration = parseConfiguration(orthancConfiguration);
@@ -106,7 +107,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
         locale: stringOption(orthancConfiguration, 'Locale'),
         defaultEncoding: stringOption(orthancConfiguration, 'DefaultEncoding'),
         servers: serverSpecs(configuration),
-        acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses),
+        acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses, args.orthancVersion),
       };
     },
 
@@ -160,6 +161,10 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
 
     async find(args: CallerArguments & { query: QueryElement[] }) {
       return findThroughTenant(orthanc, tenant(args.tenant), current().dicom, args.query);
+    },
+
+    async retrieve(args: CallerArguments & Omit<RetrieveRequest, 'callerAet'>) {
+      return planRetrieve(orthanc, tenant(args.tenant), current().dicom, { ...args, callerAet: args.remoteAet });
     },
 
     async unknownSopClassAccepted(): Promise<boolean> {

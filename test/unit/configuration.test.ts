@@ -69,6 +69,8 @@ const DEFAULT_DICOM_OPTIONS: DicomOptions = {
   caseSensitivePN: false,
   limitFindResults: 0,
   limitFindInstances: 0,
+  transcodeDicomProtocol: true,
+  scuTimeoutSeconds: 10,
 };
 
 describe('the section and its "Servers"', () => {
@@ -405,6 +407,8 @@ describe('readDicomOptions', () => {
         CaseSensitivePN: true,
         LimitFindResults: 100,
         LimitFindInstances: 1000,
+        TranscodeDicomProtocol: false,
+        DicomScuTimeout: 3,
       }),
     ).toEqual({
       dicomAet: 'MAIN',
@@ -427,6 +431,8 @@ describe('readDicomOptions', () => {
       caseSensitivePN: true,
       limitFindResults: 100,
       limitFindInstances: 1000,
+      transcodeDicomProtocol: false,
+      scuTimeoutSeconds: 3,
     });
   });
 
