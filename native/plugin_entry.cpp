@@ -116,8 +116,16 @@ void StopServers() {
   for (std::thread& stopper : stoppers) stopper.join();
 }
 
+// Orthanc's REST API answers from now on: JS checks what needs it (e.g. modality names).
+void TellJsOrthancStarted() {
+  mtd::JsCallOutcome outcome = mtd::JsDispatcher::Call(
+      "started", [](Napi::Env env) { return Napi::Object::New(env); }, [](Napi::Value) {}, std::chrono::seconds(30));
+  if (!outcome.ok()) LOG(ERROR) << PLUGIN_NAME ": " << outcome.error;
+}
+
 OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginResourceType, const char*) {
   if (change == OrthancPluginChangeType_OrthancStarted) {
+    TellJsOrthancStarted();
     StartServers();
   } else if (change == OrthancPluginChangeType_OrthancStopped) {
     StopServers();

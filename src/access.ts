@@ -240,3 +240,32 @@ export function decideRequest(
       `"DicomModalities", but the operation is ${which}`,
   );
 }
+
+/**
+ * A tenant's own access list ("AllowedCallers": modality names), checked before the
+ * core's rules and whatever DicomAlwaysAllow* say. The host is checked as
+ * DicomCheckModalityHost would check it.
+ */
+export function decideAllowedCaller(
+  options: Pick<AccessOptions, 'strictAetComparison' | 'checkModalityHost'>,
+  modalities: RemoteModality[],
+  caller: Caller,
+  allowedCallers: readonly string[] | undefined,
+): AccessDecision {
+  if (allowedCallers === undefined) return ALLOWED;
+  const listed = modalities.filter(
+    (modality) => allowedCallers.includes(modality.name) && isSameAet(options.strictAetComparison, modality.aet, caller.aet),
+  );
+  if (listed.length === 0) {
+    return refused(
+      `AET "${caller.aet}" on IP ${caller.ip} is not one of the AllowedCallers of AET ${caller.calledAet} (${allowedCallers.join(', ')})`,
+    );
+  }
+  if (options.checkModalityHost && !listed.some((modality) => modality.host === caller.ip)) {
+    return refused(
+      `AET "${caller.aet}" on IP ${caller.ip} is one of the AllowedCallers of AET ${caller.calledAet}, but from another host ` +
+        `(${listed.map((modality) => modality.host).join(', ')} expected, DicomCheckModalityHost is true)`,
+    );
+  }
+  return ALLOWED;
+}

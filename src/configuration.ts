@@ -17,6 +17,10 @@ export interface TenantConfig {
   labelsConstraint: LabelsConstraint;
   /** In the canonical order Patient, Study, Series, Instance. */
   labelsStoreLevels: ResourceLevel[];
+  foreignInstances: 'Reject' | 'Share';
+  /** Modality names; undefined: no per-tenant restriction. */
+  allowedCallers?: string[];
+  allowedMoveDestinations?: string[];
 }
 
 /** Orthanc's global DICOM options, with the defaults of the Orthanc core. */
@@ -81,6 +85,9 @@ interface ValidServer {
   Labels: string[];
   LabelsConstraint: LabelsConstraint;
   LabelsStoreLevels: string[];
+  ForeignInstances: 'Reject' | 'Share';
+  AllowedCallers?: string[];
+  AllowedMoveDestinations?: string[];
 }
 
 type JsonObject = Record<string, unknown>;
@@ -219,6 +226,9 @@ function checkAgainstOthers(index: number, server: ValidServer, previous: Tenant
     labels: [...server.Labels],
     labelsConstraint: server.LabelsConstraint,
     labelsStoreLevels: RESOURCE_LEVELS_IN_ORDER.filter((level) => levels.includes(level)),
+    foreignInstances: server.ForeignInstances,
+    ...(server.AllowedCallers && { allowedCallers: [...server.AllowedCallers] }),
+    ...(server.AllowedMoveDestinations && { allowedMoveDestinations: [...server.AllowedMoveDestinations] }),
   };
 }
 

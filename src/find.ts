@@ -2,6 +2,7 @@
 // (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
 import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
+import { mayRestrict, restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
 import type { Orthanc } from './orthanc.js';
 import { hasWildcard, wildcardToRegExp } from './wildcards.js';
 
@@ -98,6 +99,7 @@ export function limitOf(level: ResourceLevel, options: Pick<DicomOptions, 'limit
 
 export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions): FindBody {
   const recheck = needsExactRecheck(query, options.caseSensitivePN);
+  const restrict = mayRestrict(query.level, tenant);
   const limit = limitOf(query.level, options);
   const body: FindBody = {
     Level: query.level,
@@ -107,11 +109,11 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     Expand: true,
     Short: true,
     CaseSensitive: recheck ? false : true,
-    RequestedTags: query.returnedTags,
+    RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant)])],
   };
-  // One more than the limit tells whether the answers are complete; a recheck must
-  // see every candidate before it can count.
-  if (limit > 0 && !recheck) body.Limit = limit + 1;
+  // One more than the limit tells whether the answers are complete; a recheck or the
+  // restriction to entitled instances must see every candidate before it can count.
+  if (limit > 0 && !recheck && !restrict) body.Limit = limit + 1;
   return body;
 }
 
@@ -130,11 +132,7 @@ export function matchesExactly(constraint: QueryElement, stored: string | undefi
   return storedValues.some((value) => value === pattern);
 }
 
-interface FoundResource {
-  RequestedTags?: Record<string, unknown>;
-}
-
-export function answerOf(resource: FoundResource, query: ParsedQuery, retrieveAet: string): FindAnswer {
+export function answerOf(resource: Pick<FoundResource, 'RequestedTags'>, query: ParsedQuery, retrieveAet: string): FindAnswer {
   const answer: FindAnswer = { [Tags.RetrieveAETitle]: retrieveAet, [Tags.QueryRetrieveLevel]: query.levelValue };
   for (const tag of query.returnedTags) {
     const value = resource.RequestedTags?.[tag];
@@ -160,10 +158,15 @@ export async function findThroughTenant(
     );
   }
 
+  const answers = mayRestrict(query.level, tenant)
+    ? await restrictToEntitled(orthanc, tenant, options, query, resources, (values) =>
+        answerOf({ RequestedTags: values }, query, tenant.aet),
+      )
+    : resources.map((resource) => answerOf(resource, query, tenant.aet));
+
   const limit = limitOf(query.level, options);
-  const complete = limit === 0 || resources.length <= limit;
-  const kept = complete ? resources : resources.slice(0, limit);
-  return { answers: kept.map((resource) => answerOf(resource, query, tenant.aet)), complete };
+  const complete = limit === 0 || answers.length <= limit;
+  return { answers: complete ? answers : answers.slice(0, limit), complete };
 }
 
 function stringOf(value: unknown): string | undefined {

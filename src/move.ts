@@ -1,20 +1,14 @@
 // C-MOVE and C-GET through a tenant: which instances are sent. The resources are
 // matched at the query level under the tenant's label constraint (as C-FIND), by their
 // unique keys as Orthanc's own C-MOVE SCP reads them; then exactly the tenant's
-// entitled instances within them are sent (see entitledLevel).
+// entitled instances within them are sent (see entitlement.ts).
 import type { DicomOptions, ResourceLevel, TenantConfig } from './configuration.js';
 import { isSameAet, parseResourceLevel } from './configuration.js';
+import { depth, entitledLevel, LEVELS, UNIQUE_KEY } from './entitlement.js';
 import { Tags, type QueryElement } from './find.js';
 import type { Orthanc } from './orthanc.js';
 
-const LEVELS: readonly ResourceLevel[] = ['Patient', 'Study', 'Series', 'Instance'];
 
-export const UNIQUE_KEY: Record<ResourceLevel, string> = {
-  Patient: '0010,0020', // PatientID
-  Study: '0020,000d', // StudyInstanceUID
-  Series: '0020,000e', // SeriesInstanceUID
-  Instance: '0008,0018', // SOPInstanceUID
-};
 const ACCESSION_NUMBER = '0008,0050';
 
 export class RetrieveRequestError extends Error {}
@@ -55,16 +49,6 @@ export function retrieveKeys(elements: QueryElement[]): RetrieveKeys {
   return keys;
 }
 
-/**
- * The level whose labels decide whether an instance is the tenant's: the instance's own
- * labels when Instance is a store level, else those of its ancestor at the lowest
- * store level.
- */
-export function entitledLevel(tenant: Pick<TenantConfig, 'labelsStoreLevels'>): ResourceLevel {
-  return [...LEVELS].reverse().find((level) => tenant.labelsStoreLevels.includes(level)) ?? 'Instance';
-}
-
-const depth = (level: ResourceLevel) => LEVELS.indexOf(level);
 
 interface Found {
   ID: string;
@@ -152,7 +136,7 @@ export function modalityWithAet(
   return name === undefined ? undefined : { name, modality: modalities[name]! };
 }
 
-export const MoveStatus = { DestinationUnknown: 0xa801 } as const;
+export const MoveStatus = { NotAuthorized: 0x0124, DestinationUnknown: 0xa801 } as const;
 
 export interface RetrieveRequest {
   request: 'Get' | 'Move';
@@ -192,6 +176,12 @@ export async function planRetrieve(
     return {
       refusal: MoveStatus.DestinationUnknown,
       reason: `the move destination "${request.destinationAet}" is not in DicomModalities`,
+    };
+  }
+  if (tenant.allowedMoveDestinations !== undefined && !tenant.allowedMoveDestinations.includes(destination.name)) {
+    return {
+      refusal: MoveStatus.NotAuthorized,
+      reason: `the move destination "${request.destinationAet}" (modality "${destination.name}") is not one of the AllowedMoveDestinations (${tenant.allowedMoveDestinations.join(', ')})`,
     };
   }
   const instances = await instancesToRetrieve(orthanc, tenant, request.query);

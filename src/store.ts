@@ -2,6 +2,7 @@
 // tenant's LabelsStoreLevels. A store ends labelled, or fails and changes nothing:
 // what it created is removed, the labels it added to older resources are taken back.
 import type { ResourceLevel, TenantConfig } from './configuration.js';
+import { entitledLevel, satisfies } from './entitlement.js';
 import { OrthancErrorCode, orthancErrorCode, type Orthanc } from './orthanc.js';
 
 export const DicomStatus = {
@@ -113,11 +114,23 @@ async function storeAndLabel(
   const existedBefore = labelsBefore !== undefined;
 
   let stored: StoredInstance;
-  try {
-    stored = await orthanc.postBytes<StoredInstance>('/instances', dicom);
-  } catch (error) {
-    orthanc.error(`${tenantName}: cannot store the instance sent by ${callerAet}: ${describe(error)}`);
-    return statusOfFailedStore(error);
+  if (existedBefore && !(await isEntitled(orthanc, tenant, ids, labelsBefore))) {
+    if (tenant.foreignInstances === 'Reject') {
+      orthanc.warning(
+        `${tenantName}: refused the instance ${ids.Instance} sent by ${callerAet}: Orthanc already holds it, and it is not ` +
+          `this tenant's ("ForeignInstances" is "Reject")`,
+      );
+      return DicomStatus.RefusedNotAuthorized;
+    }
+    // "Share": the existing instance is labelled for this tenant too, never overwritten.
+    stored = { ID: ids.Instance, Status: 'AlreadyStored' };
+  } else {
+    try {
+      stored = await orthanc.postBytes<StoredInstance>('/instances', dicom);
+    } catch (error) {
+      orthanc.error(`${tenantName}: cannot store the instance sent by ${callerAet}: ${describe(error)}`);
+      return statusOfFailedStore(error);
+    }
   }
   if (stored.Status === 'FilteredOut') {
     // Orthanc's own port answers Success too, for compatibility.
@@ -131,7 +144,9 @@ async function storeAndLabel(
 
   const added: LabelWrite[] = [];
   try {
-    const present = await presentLabels(orthanc, tenant, ids, labelsBefore ?? []);
+    // An instance overwritten (OverwriteInstances) loses its labels in Orthanc.
+    const instanceLabels = stored.Status === 'AlreadyStored' ? (labelsBefore ?? []) : [];
+    const present = await presentLabels(orthanc, tenant, ids, instanceLabels);
     for (const write of missingLabels(tenant, ids, present)) {
       beforeLabelWrite?.(write);
       await orthanc.put(`${URI_PREFIX[write.level]}${write.resourceId}/labels/${write.label}`);
@@ -143,6 +158,13 @@ async function storeAndLabel(
     await undo(orthanc, tenantName, ids.Instance, existedBefore, added);
     return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
   }
+}
+
+/** Whether an instance Orthanc holds is the tenant's (see entitlement.ts). */
+async function isEntitled(orthanc: Orthanc, tenant: TenantConfig, ids: OrthancIds, instanceLabels: string[]): Promise<boolean> {
+  const level = entitledLevel(tenant);
+  const labels = level === 'Instance' ? instanceLabels : ((await labelsOf(orthanc, level, ids[level])) ?? []);
+  return satisfies(tenant, labels);
 }
 
 /** The tenant's labels already on each level, read just before writing. */

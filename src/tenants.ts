@@ -2,7 +2,7 @@
 // that native/plugin_entry.cpp and native/dicom_servers.cpp send). Each handler
 // gets the tenant's index in MultitenantDicom.Servers.
 import { acceptedSopClasses } from './acceptance.js';
-import { decideConnection, decideRequest, parseModalities, type DicomRequestType } from './access.js';
+import { decideAllowedCaller, decideConnection, decideRequest, parseModalities, type DicomRequestType } from './access.js';
 import {
   ConfigurationError,
   isSameAet,
@@ -12,6 +12,7 @@ import {
 } from './configuration.js';
 import { findThroughTenant, type QueryElement } from './find.js';
 import { planRetrieve, type RetrieveRequest } from './move.js';
+import { coarseIsolationWarning } from './entitlement.js';
 import type { Dispatcher } from './native.js';
 import type { Orthanc } from './orthanc.js';
 import { PerInstanceQueue, storeThroughTenant, type LabelWrite, type OrthancIds } from './store.js';
@@ -95,6 +96,10 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
         throw error;
       }
       for (const warning of configuration.warnings) orthanc.warning(warning);
+      for (const server of configuration.servers) {
+        const warning = coarseIsolationWarning(server, tenantName(server));
+        if (warning !== undefined) orthanc.warning(warning);
+      }
       if (configuration.servers.length === 0) {
         orthanc.warning(
           configuration.sectionPresent
@@ -111,16 +116,26 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       };
     },
 
+    async started(): Promise<boolean> {
+      const names = Object.keys(await orthanc.getJson<Record<string, unknown>>('/modalities'));
+      for (const warning of unknownModalityWarnings(current().servers, new Set(names))) orthanc.warning(warning);
+      return true;
+    },
+
     async allowConnection(args: CallerArguments): Promise<boolean> {
       const server = tenant(args.tenant);
-      const decision = decideConnection(current().dicom, await modalities(), callerOf(args));
+      const known = await modalities();
+      const listed = decideAllowedCaller(current().dicom, known, callerOf(args), server.allowedCallers);
+      const decision = listed.allowed ? decideConnection(current().dicom, known, callerOf(args)) : listed;
       if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'connection refused'}`);
       return decision.allowed;
     },
 
     async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<boolean> {
       const server = tenant(args.tenant);
-      const decision = decideRequest(current().dicom, await modalities(), callerOf(args), args.request);
+      const known = await modalities();
+      const listed = decideAllowedCaller(current().dicom, known, callerOf(args), server.allowedCallers);
+      const decision = listed.allowed ? decideRequest(current().dicom, known, callerOf(args), args.request) : listed;
       if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'request refused'}`);
       return decision.allowed;
     },
@@ -186,6 +201,25 @@ function failLabelWrite(write: LabelWrite): void {
   if (write.level !== 'Instance') {
     throw new Error(`fault injected into the ${write.level} label write (MTD_FAULT_INJECTION)`);
   }
+}
+
+/** Modality names of AllowedCallers or AllowedMoveDestinations that Orthanc does not know (yet). */
+export function unknownModalityWarnings(servers: TenantConfig[], knownNames: Set<string>): string[] {
+  const warnings: string[] = [];
+  for (const server of servers) {
+    for (const key of ['AllowedCallers', 'AllowedMoveDestinations'] as const) {
+      const names = key === 'AllowedCallers' ? server.allowedCallers : server.allowedMoveDestinations;
+      for (const name of names ?? []) {
+        if (!knownNames.has(name)) {
+          warnings.push(
+            `${tenantName(server)}: "${key}" names the modality "${name}", which is not in DicomModalities (yet); ` +
+              'it matches nothing until it is added',
+          );
+        }
+      }
+    }
+  }
+  return warnings;
 }
 
 function stringOption(configuration: Record<string, unknown>, key: string): string | undefined {

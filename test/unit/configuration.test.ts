@@ -119,12 +119,39 @@ describe('the section and its "Servers"', () => {
   it('reads a full server', () => {
     const configuration = parseServers([
       { AET: 'TENANT_A', Port: 4243, Labels: ['hospital-a'], LabelsConstraint: 'All', LabelsStoreLevels: ['Study', 'Series', 'Instance'] },
-      { AET: 'TENANT_B', Port: 4244, Labels: ['b-1', 'B_2'], LabelsConstraint: 'None', LabelsStoreLevels: ['Patient'] },
+      {
+        AET: 'TENANT_B',
+        Port: 4244,
+        Labels: ['b-1', 'B_2'],
+        LabelsConstraint: 'None',
+        LabelsStoreLevels: ['Patient'],
+        ForeignInstances: 'Share',
+        AllowedCallers: ['ws1', 'ws2'],
+        AllowedMoveDestinations: ['pacs'],
+      },
     ]);
     expect(configuration).toEqual({
       servers: [
-        { index: 0, aet: 'TENANT_A', port: 4243, labels: ['hospital-a'], labelsConstraint: 'All', labelsStoreLevels: ['Study', 'Series', 'Instance'] },
-        { index: 1, aet: 'TENANT_B', port: 4244, labels: ['b-1', 'B_2'], labelsConstraint: 'None', labelsStoreLevels: ['Patient'] },
+        {
+          index: 0,
+          aet: 'TENANT_A',
+          port: 4243,
+          labels: ['hospital-a'],
+          labelsConstraint: 'All',
+          labelsStoreLevels: ['Study', 'Series', 'Instance'],
+          foreignInstances: 'Reject',
+        },
+        {
+          index: 1,
+          aet: 'TENANT_B',
+          port: 4244,
+          labels: ['b-1', 'B_2'],
+          labelsConstraint: 'None',
+          labelsStoreLevels: ['Patient'],
+          foreignInstances: 'Share',
+          allowedCallers: ['ws1', 'ws2'],
+          allowedMoveDestinations: ['pacs'],
+        },
       ],
       dicom: DEFAULT_DICOM_OPTIONS,
       warnings: [],
@@ -137,7 +164,26 @@ describe('the section and its "Servers"', () => {
     const [tenant] = parseConfiguration(orthancConfiguration).servers;
     expect(tenant?.labelsConstraint).toBe('All');
     expect(tenant?.labelsStoreLevels).toEqual(['Study', 'Series', 'Instance']);
+    expect(tenant?.foreignInstances).toBe('Reject');
+    expect(tenant?.allowedCallers).toBeUndefined();
     expect(orthancConfiguration).toEqual({ MultitenantDicom: { Servers: [server()] } });
+  });
+});
+
+describe('"ForeignInstances", "AllowedCallers" and "AllowedMoveDestinations"', () => {
+  it('accept only "Reject" or "Share"', () => {
+    expect(serverError(server({ ForeignInstances: 'share' }))).toBe(
+      'MultitenantDicom.Servers[0] (AET "TENANT_A"): "ForeignInstances" must be "Reject" or "Share" (case-sensitive), got "share"',
+    );
+  });
+
+  it('take distinct modality names', () => {
+    expect(serverError(server({ AllowedCallers: 'ws1' }))).toBe(
+      'MultitenantDicom.Servers[0] (AET "TENANT_A"): "AllowedCallers" must be an array of distinct modality names (keys of DicomModalities), got "ws1"',
+    );
+    expect(serverError(server({ AllowedMoveDestinations: ['pacs', ''] }))).toBe(
+      'MultitenantDicom.Servers[0] (AET "TENANT_A"): "AllowedMoveDestinations"[1] must be a modality name (a key of DicomModalities), got ""',
+    );
   });
 });
 

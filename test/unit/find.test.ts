@@ -18,6 +18,7 @@ const tenant: TenantConfig = {
   labels: ['a'],
   labelsConstraint: 'All',
   labelsStoreLevels: ['Study', 'Series', 'Instance'],
+  foreignInstances: 'Reject',
 };
 
 function element(tag: string, vr: string, value: string | null): QueryElement {
@@ -73,7 +74,8 @@ describe('the /tools/find request', () => {
       Expand: true,
       Short: true,
       CaseSensitive: true,
-      RequestedTags: ['0010,0020', '0008,0061'],
+      // The returned keys, then what entitlement needs: the study's UID and the instance's.
+      RequestedTags: ['0010,0020', '0008,0061', '0020,000d', '0008,0018'],
     });
   });
 
@@ -85,11 +87,14 @@ describe('the /tools/find request', () => {
     expect(needsExactRecheck(query, true)).toBe(false);
   });
 
-  it('asks one more than the limit, to know whether answers are complete, unless it re-checks', () => {
+  it('asks one more than the limit, to know whether answers are complete, unless it must see every candidate', () => {
     const limited = readDicomOptions({ LimitFindResults: 10, LimitFindInstances: 20 });
-    expect(findBody(parseQuery([level('SERIES')]), tenant, limited).Limit).toBe(11);
     expect(findBody(parseQuery([level('IMAGE')]), tenant, limited).Limit).toBe(21);
-    expect(findBody(parseQuery([level('STUDY'), element('0010,0010', 'PN', 'x')]), tenant, limited).Limit).toBeUndefined();
+    const studyLevelTenant = { ...tenant, labelsStoreLevels: ['Study' as const] };
+    expect(findBody(parseQuery([level('STUDY')]), studyLevelTenant, limited).Limit).toBe(11);
+    // A re-check of case, or entitlement decided below the query level, may drop candidates.
+    expect(findBody(parseQuery([level('STUDY'), element('0010,0010', 'PN', 'x')]), studyLevelTenant, limited).Limit).toBeUndefined();
+    expect(findBody(parseQuery([level('SERIES')]), tenant, limited).Limit).toBeUndefined();
   });
 });
 

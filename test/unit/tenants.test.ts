@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfiguration } from '../../src/configuration.js';
-import { serverSpecs, tenantName } from '../../src/tenants.js';
+import { serverSpecs, tenantName, unknownModalityWarnings } from '../../src/tenants.js';
 
 describe('tenant servers', () => {
   it('are named by their place in the configuration and their AET', () => {
@@ -26,6 +26,19 @@ describe('tenant servers', () => {
         threadsCount: 2,
         maximumPduLength: 65536,
       },
+    ]);
+  });
+});
+
+describe('startup warnings', () => {
+  it('name the modalities of AllowedCallers and AllowedMoveDestinations that Orthanc does not know', () => {
+    const configuration = parseConfiguration({
+      MultitenantDicom: {
+        Servers: [{ AET: 'A', Port: 4243, Labels: ['a'], AllowedCallers: ['ws', 'later'], AllowedMoveDestinations: ['pacs'] }],
+      },
+    });
+    expect(unknownModalityWarnings(configuration.servers, new Set(['ws', 'pacs']))).toEqual([
+      'MultitenantDicom.Servers[0] (AET "A"): "AllowedCallers" names the modality "later", which is not in DicomModalities (yet); it matches nothing until it is added',
     ]);
   });
 });

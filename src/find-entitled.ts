@@ -1,0 +1,244 @@
+// C-FIND on resources that also hold instances that are not the tenant's (another
+// tenant's, or sent to Orthanc's own port): every value and count in the tenant's
+// answer must come from its entitled instances only. Resources holding only entitled
+// instances keep the answer Orthanc computed.
+import type { DicomOptions, ResourceLevel, TenantConfig } from './configuration.js';
+import { depth, entitledLevel, negatedConstraints, UNIQUE_KEY } from './entitlement.js';
+import { Tags, type ParsedQuery, type QueryElement } from './find.js';
+import type { Orthanc } from './orthanc.js';
+import { hasWildcard, wildcardToRegExp } from './wildcards.js';
+
+
+const SOP_CLASS_UID = '0008,0016';
+const MODALITY = '0008,0060';
+
+const COUNTERS = {
+  NumberOfPatientRelatedStudies: '0020,1200',
+  NumberOfPatientRelatedSeries: '0020,1202',
+  NumberOfPatientRelatedInstances: '0020,1204',
+  NumberOfStudyRelatedSeries: '0020,1206',
+  NumberOfStudyRelatedInstances: '0020,1208',
+  NumberOfSeriesRelatedInstances: '0020,1209',
+  SOPClassesInStudy: '0008,0062',
+} as const;
+
+/** Orthanc answers lists of UIDs in chunks: SQL statements have a bounded size. */
+const CHUNK = 500;
+
+export interface FoundResource {
+  ID: string;
+  RequestedTags?: Record<string, unknown>;
+}
+
+/** Tags the main query must also ask for, so that entitlement can be decided. */
+export function tagsForEntitlement(level: ResourceLevel, tenant: Pick<TenantConfig, 'labelsStoreLevels'>): string[] {
+  return [UNIQUE_KEY[level], UNIQUE_KEY[entitledLevel(tenant)]];
+}
+
+/** Whether restricting to entitled instances can drop or change answers at this level. */
+export function mayRestrict(level: ResourceLevel, tenant: Pick<TenantConfig, 'labelsStoreLevels'>): boolean {
+  return depth(entitledLevel(tenant)) !== depth(level);
+}
+
+type Answer = Record<string, string>;
+
+/**
+ * The tenant's view of the resources found at the query level: unchanged when they hold
+ * only entitled instances; recomputed from the entitled instances otherwise; dropped when
+ * they hold none, or when the tenant's own values do not match the query.
+ */
+export async function restrictToEntitled(
+  orthanc: Orthanc,
+  tenant: TenantConfig,
+  options: DicomOptions,
+  query: ParsedQuery,
+  resources: FoundResource[],
+  answerOf: (values: Record<string, unknown>) => Answer,
+): Promise<Answer[]> {
+  const level = query.level;
+  const entitlement = entitledLevel(tenant);
+  const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
+  const uidOf = (resource: FoundResource, key: string) => stringOf(resource.RequestedTags?.[key]) ?? '';
+
+  if (depth(entitlement) === depth(level)) {
+    return resources.map((resource) => answerOf(resource.RequestedTags ?? {}));
+  }
+
+  if (depth(entitlement) < depth(level)) {
+    // The entitlement level is above: all instances of a resource share that ancestor.
+    const ancestors = unique(resources.map((resource) => uidOf(resource, UNIQUE_KEY[entitlement])));
+    const entitled = new Set<string>();
+    for (const chunk of chunks(ancestors)) {
+      const found = await orthanc.postJson<FoundResource[]>('/tools/find', {
+        Level: entitlement,
+        Query: { [UNIQUE_KEY[entitlement]]: chunk.join('\\') },
+        ...labelFilter,
+        CaseSensitive: true,
+        Expand: true,
+        Short: true,
+        RequestedTags: [UNIQUE_KEY[entitlement]],
+      });
+      for (const ancestor of found) entitled.add(uidOf(ancestor, UNIQUE_KEY[entitlement]));
+    }
+    return resources
+      .filter((resource) => entitled.has(uidOf(resource, UNIQUE_KEY[entitlement])))
+      .map((resource) => answerOf(resource.RequestedTags ?? {}));
+  }
+
+  // The entitlement level is below: which resources hold anything that is not the tenant's?
+  const uids = unique(resources.map((resource) => uidOf(resource, UNIQUE_KEY[level])));
+  const shared = new Set<string>();
+  for (const negation of negatedConstraints(tenant)) {
+    for (const chunk of chunks(uids)) {
+      const foreign = await orthanc.postJson<FoundResource[]>('/tools/find', {
+        Level: entitlement,
+        Query: { [UNIQUE_KEY[level]]: chunk.join('\\') },
+        ...negation,
+        CaseSensitive: true,
+        Expand: true,
+        Short: true,
+        RequestedTags: [UNIQUE_KEY[level]],
+      });
+      for (const resource of foreign) shared.add(uidOf(resource, UNIQUE_KEY[level]));
+    }
+  }
+
+  const answers: Answer[] = [];
+  for (const resource of resources) {
+    const uid = uidOf(resource, UNIQUE_KEY[level]);
+    if (!shared.has(uid)) {
+      answers.push(answerOf(resource.RequestedTags ?? {}));
+      continue;
+    }
+    const values = await entitledValues(orthanc, tenant, query, uid);
+    if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
+      answers.push(answerOf(values));
+    }
+  }
+  return answers;
+}
+
+interface EntitledInstance {
+  ID: string;
+  RequestedTags?: Record<string, unknown>;
+}
+
+/**
+ * The values of a shared resource as the tenant's entitled instances give them: the
+ * counters computed over them, every other requested tag read from one of them.
+ */
+async function entitledValues(
+  orthanc: Orthanc,
+  tenant: TenantConfig,
+  query: ParsedQuery,
+  uid: string,
+): Promise<Record<string, unknown> | undefined> {
+  const instances = await entitledInstancesOf(orthanc, tenant, query.level, uid);
+  if (instances.length === 0) return undefined;
+
+  const distinct = (tag: string) => unique(instances.map((instance) => stringOf(instance.RequestedTags?.[tag]) ?? '')).sort();
+  const counters: Record<string, string> = {
+    [COUNTERS.NumberOfPatientRelatedStudies]: String(distinct(UNIQUE_KEY.Study).length),
+    [COUNTERS.NumberOfPatientRelatedSeries]: String(distinct(UNIQUE_KEY.Series).length),
+    [COUNTERS.NumberOfPatientRelatedInstances]: String(instances.length),
+    [COUNTERS.NumberOfStudyRelatedSeries]: String(distinct(UNIQUE_KEY.Series).length),
+    [COUNTERS.NumberOfStudyRelatedInstances]: String(instances.length),
+    [COUNTERS.NumberOfSeriesRelatedInstances]: String(instances.length),
+    [COUNTERS.SOPClassesInStudy]: distinct(SOP_CLASS_UID).join('\\'),
+    [Tags.ModalitiesInStudy]: distinct(MODALITY).filter((modality) => modality !== '').join('\\'),
+  };
+
+  // Other values: as one of the tenant's own instances has them (the first one, by UID).
+  const first = [...instances].sort((a, b) => (stringOf(a.RequestedTags?.[UNIQUE_KEY.Instance]) ?? '').localeCompare(stringOf(b.RequestedTags?.[UNIQUE_KEY.Instance]) ?? ''))[0]!;
+  const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${first.ID}/tags?short`);
+  const values: Record<string, unknown> = {};
+  for (const tag of query.returnedTags) values[tag] = counters[tag] ?? tags[tag];
+  return values;
+}
+
+async function entitledInstancesOf(
+  orthanc: Orthanc,
+  tenant: TenantConfig,
+  level: ResourceLevel,
+  uid: string,
+): Promise<EntitledInstance[]> {
+  const entitlement = entitledLevel(tenant);
+  const requested = [UNIQUE_KEY.Study, UNIQUE_KEY.Series, UNIQUE_KEY.Instance, SOP_CLASS_UID, MODALITY];
+  const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
+  let restriction: Record<string, string> = { [UNIQUE_KEY[level]]: uid };
+  if (entitlement !== 'Instance') {
+    // Instances carry no labels: find the entitled resources at their level first.
+    const entitled = await orthanc.postJson<FoundResource[]>('/tools/find', {
+      Level: entitlement,
+      Query: restriction,
+      ...labelFilter,
+      CaseSensitive: true,
+      Expand: true,
+      Short: true,
+      RequestedTags: [UNIQUE_KEY[entitlement]],
+    });
+    if (entitled.length === 0) return [];
+    restriction = {
+      ...restriction,
+      [UNIQUE_KEY[entitlement]]: entitled.map((resource) => stringOf(resource.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '').join('\\'),
+    };
+  }
+  return orthanc.postJson<EntitledInstance[]>('/tools/find', {
+    Level: 'Instance',
+    Query: restriction,
+    ...(entitlement === 'Instance' ? labelFilter : {}),
+    CaseSensitive: true,
+    Expand: true,
+    Short: true,
+    RequestedTags: requested,
+  });
+}
+
+/**
+ * DICOM matching of one constraint against a value, as Orthanc's C-FIND: UID lists,
+ * date and time ranges, wildcards, and PN case-insensitive unless CaseSensitivePN.
+ */
+export function matchesConstraint(
+  constraint: QueryElement,
+  value: unknown,
+  options: Pick<DicomOptions, 'caseSensitivePN'>,
+): boolean {
+  const pattern = constraint.value ?? '';
+  if (pattern === '') return true;
+  const caseInsensitive = constraint.vr === 'PN' && !options.caseSensitivePN;
+  const normalize = (text: string) => (caseInsensitive ? foldCase(text) : text);
+  const stored = (typeof value === 'string' ? value : '').split('\\').map(normalize);
+
+  if (pattern.includes('\\')) {
+    const wanted = pattern.split('\\').map(normalize);
+    return stored.some((item) => wanted.includes(item));
+  }
+  if ((constraint.vr === 'DA' || constraint.vr === 'TM' || constraint.vr === 'DT') && pattern.includes('-')) {
+    const [lower = '', upper = ''] = pattern.split('-');
+    return stored.some((item) => item !== '' && (lower === '' || item >= lower) && (upper === '' || item <= upper));
+  }
+  if (hasWildcard(pattern)) {
+    const regex = wildcardToRegExp(normalize(pattern));
+    return stored.some((item) => regex.test(item));
+  }
+  return stored.includes(normalize(pattern));
+}
+
+// Orthanc compares case-insensitively after removing accents and upper-casing.
+function foldCase(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toUpperCase();
+}
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}
+
+function chunks<T>(items: T[]): T[][] {
+  const result: T[][] = [];
+  for (let start = 0; start < items.length; start += CHUNK) result.push(items.slice(start, start + CHUNK));
+  return result;
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
