@@ -821,11 +821,12 @@ describe('storage full (MaximumStorageSize 1 MB, MaximumStorageMode "Reject")', 
     expectSame(fits);
     expect(fits.main.outcome.files).toEqual(['status 0x0000']);
 
-    // An instance Orthanc has already: Success from both, and the tenant labels it.
+    // An instance Orthanc has already: Success from the main port; the tenant refuses it,
+    // as it is not the tenant's ("ForeignInstances" is "Reject" by default).
     const again = await sendToBoth('full', [{ main: first, tenant: second }]);
-    expect(again.tenant.outcome, `${brief(again.main)}\n\n${brief(again.tenant)}`).toEqual(again.main.outcome);
     expect(again.main.outcome.files).toEqual(['status 0x0000']);
-    expect(again.tenantStates).toEqual([expect.objectContaining({ labels: [LABEL] })]);
+    expect(again.tenant.outcome.files).toEqual(['status 0x0124']);
+    expect(again.tenantStates).toEqual([expect.objectContaining({ labels: [] })]);
   });
 });
 
@@ -867,12 +868,12 @@ describe('an instance Orthanc has already', () => {
     expect(second.tenantStates).toEqual(first.tenantStates);
   });
 
-  it('stored through the main port, then sent to the tenant: Success, and labelled', async () => {
+  it('stored through the main port, then sent to the tenant: refused as not the tenant\'s (0x0124), no label', async () => {
     const file = await dicomFile('main-then-tenant');
     const { orthanc, tenantPort } = setup('defaults');
     const main = await store(orthanc.dicomPort, 'ORTHANC', [file]);
     const tenant = await store(tenantPort, TENANT_AET, [file]);
-    expect([main.outcome.files, tenant.outcome.files], `${brief(main)}\n\n${brief(tenant)}`).toEqual([['status 0x0000'], ['status 0x0000']]);
-    expect(await stateOf(orthanc, file)).toMatchObject({ labels: [LABEL] });
+    expect([main.outcome.files, tenant.outcome.files], `${brief(main)}\n\n${brief(tenant)}`).toEqual([['status 0x0000'], ['status 0x0124']]);
+    expect(await stateOf(orthanc, file)).toMatchObject({ labels: [] });
   });
 });

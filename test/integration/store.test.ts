@@ -78,6 +78,8 @@ interface Tenant {
   constraint: Constraint;
   /** undefined: no "LabelsStoreLevels" key. */
   levels: Level[] | undefined;
+  /** undefined: no "ForeignInstances" key ("Reject"). */
+  foreignInstances?: 'Reject' | 'Share';
 }
 
 function serverEntry(tenant: Tenant): Record<string, unknown> {
@@ -87,6 +89,7 @@ function serverEntry(tenant: Tenant): Record<string, unknown> {
     Labels: tenant.labels,
     LabelsConstraint: tenant.constraint,
     ...(tenant.levels === undefined ? {} : { LabelsStoreLevels: tenant.levels }),
+    ...(tenant.foreignInstances === undefined ? {} : { ForeignInstances: tenant.foreignInstances }),
   };
 }
 
@@ -204,6 +207,7 @@ let STOCK_MATRIX: Tenant[];
 let CHARSETS: Tenant;
 let PARALLEL: Tenant;
 let TWICE: Tenant;
+let REJECTING: Tenant;
 let FIRST: Tenant;
 let SECOND: Tenant;
 let FAULTY: Tenant;
@@ -226,11 +230,13 @@ beforeAll(async () => {
   for (const tenant of MATRIX) STOCK_MATRIX.push({ ...tenant, port: await uniquePort() });
   CHARSETS = await tenant('CHARSETS');
   PARALLEL = await tenant('PARALLEL');
-  TWICE = await tenant('TWICE');
+  // "Share": the stock plugin's behaviour with instances Orthanc already holds.
+  TWICE = await tenant('TWICE', { foreignInstances: 'Share' });
+  REJECTING = await tenant('REJECTING');
   FIRST = await tenant('FIRST', { labels: ['first'] });
   SECOND = await tenant('SECOND', { labels: ['second_a', 'second_b'], levels: [...LEVELS] });
-  FAULTY = await tenant('FAULTY');
-  OVERWRITING = await tenant('OVERWRITING');
+  FAULTY = await tenant('FAULTY', { foreignInstances: 'Share' });
+  OVERWRITING = await tenant('OVERWRITING', { foreignInstances: 'Share' });
 
   const start = async (tenants: Tenant[], plugin: string, configuration: Record<string, unknown> = {}, env = {}) =>
     startOrthanc({
@@ -253,7 +259,7 @@ beforeAll(async () => {
     start([...MATRIX, CHARSETS], PLUGIN_PATH),
     start(STOCK_MATRIX, STOCK_PLUGIN_PATH),
     // Enough threads for every parallel association to be served at once.
-    start([PARALLEL, TWICE, FIRST, SECOND], PLUGIN_PATH, { DicomThreadsCount: 24 }),
+    start([PARALLEL, TWICE, FIRST, SECOND, REJECTING], PLUGIN_PATH, { DicomThreadsCount: 24 }),
     start([FAULTY], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite' }),
     start([OVERWRITING], PLUGIN_PATH, { OverwriteInstances: true }, { MTD_FAULT_INJECTION: 'labelWrite' }),
   ]);
@@ -397,7 +403,18 @@ describe('an instance Orthanc has already (AlreadyStored)', () => {
     expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
   });
 
-  it('stored first through the main port, then through the tenant: the tenant\'s store labels it', async () => {
+  it('stored first through the main port, then through a tenant that refuses foreign instances (the default): refused, nothing changes', async () => {
+    const instances = await dataset('main-then-rejecting', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
+    const files = instances.map((instance) => instance.path);
+    const main = await storeThrough(shared, undefined, files);
+    expect(main.ok, describeResult(main)).toBe(true);
+    const refused = await runTool('storescu', ['-v', '-aet', CALLING_AET, '-aec', REJECTING.aet, '127.0.0.1', String(REJECTING.port), ...files]);
+    // 0x0124, "Refused: Not Authorized" (storescu does not name it).
+    expect(refused.stderr, describeResult(refused)).toMatch(/Received Store Response \(Unknown Status: 0x124\)/);
+    expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances));
+  });
+
+  it('stored first through the main port, then through a tenant with "ForeignInstances": "Share": the tenant\'s store labels it', async () => {
     const instances = await dataset('main-then-tenant', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
     const files = instances.map((instance) => instance.path);
     const main = await storeThrough(shared, undefined, files);
@@ -532,7 +549,12 @@ describe('a store whose labelling fails (MTD_FAULT_INJECTION=labelWrite)', () =>
 
     const result = await storeVerbosely(instance!.path, OVERWRITING);
     expectFailureStatus(result);
-    expect(await labelsOf(overwriting, [instance!])).toEqual(expectedLabels([instance!]));
+    // Not the tenant's: shared ("ForeignInstances": "Share") but never overwritten, so it
+    // keeps the label it had.
+    expect(await labelsOf(overwriting, [instance!])).toEqual({
+      ...expectedLabels([instance!]),
+      [`Instance ${instance!.sopInstanceUid}`]: ['other_tenant'],
+    });
     expect((await overwriting.rest('GET', `/instances/${orthancIds(instance!).instance}`)).status).toBe(200);
 
     // Orthanc itself drops the labels of an instance it overwrites: the same happens to the
