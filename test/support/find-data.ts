@@ -2,10 +2,20 @@
 // a synthetic data set stored through several tenants and Orthanc's own port, C-FIND
 // queries sent as query files (so that their values are the bytes of the declared
 // SpecificCharacterSet), and the comparison of a tenant's answers with those of Orthanc's
-// own C-FIND SCP restricted to the tenant's resources.
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+// own C-FIND SCP restricted to the tenant.
+//
+// The oracle of a tenant is a reference Orthanc (no plugin, the same configuration) that
+// holds only the tenant's own instances: a tenant answers what that Orthanc's C-FIND SCP
+// answers, restricted to the resources whose labels (in the tenant's Orthanc) satisfy the
+// tenant's constraint at the query level. For a resource that holds only the tenant's
+// instances this is exactly the answer of the tenant's Orthanc's own C-FIND SCP; for a
+// resource shared with other tenants or with Orthanc's own port (a patient, or a study
+// whose series came through two tenants), values and counters come from the tenant's
+// instances only (src/find-entitled.ts).
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runTool, storescu, type DcmtkResult, type DicomJson } from './dcmtk.js';
+import { execFile } from 'node:child_process';
+import { runTool, storescu, type DcmtkResult } from './dcmtk.js';
 import { encodeText, writeDataset, writeInstance, type SyntheticInstance } from './dataset.js';
 import { freePort, startOrthanc, type RunningOrthanc } from './orthanc.js';
 
@@ -60,6 +70,7 @@ export async function startDeployment(plugin: string, configuration: Record<stri
       DicomModalities: {
         finder: { AET: CALLING_AET, Host: '127.0.0.1', Port: 104 },
         nofind: { AET: 'NOFIND', Host: '127.0.0.1', Port: 104, AllowFind: false },
+        lua: { AET: 'LUAFIND', Host: '127.0.0.1', Port: 104 },
       },
       ...configuration,
       MultitenantDicom: { Servers: servers },
@@ -91,6 +102,8 @@ export const EXTRA = {
     acquisitionDateTime: '20210315103000',
     timezone: '+0100',
     referringPhysician: 'House^Gregory',
+    imageType: 'ORIGINAL\\PRIMARY\\AXIAL',
+    modelName: 'Modèle',
   },
 } as const;
 
@@ -99,8 +112,10 @@ const EXTRA_ROOT = '1.2.826.0.1.3680043.10.1234.77';
 /**
  * 10 patients (names in the default repertoire, ISO_IR 100, ISO_IR 192, ISO_IR 144 and
  * ISO_IR 126), 2 studies each, 2 series per study (CT, MR, US, CR, OT, DX, NM in turn),
- * one instance per series, then a few handmade instances (case variants, the same Latin
- * name in UTF-8, a study with a sequence, a date-time and a time zone offset).
+ * one instance per series, then a few handmade instances: case variants of PatientID,
+ * PatientName, AccessionNumber and StudyDescription, the same Latin name in UTF-8, and a
+ * CT+MR study in UTF-8 whose instances have tags written by dcmodify (a sequence, a
+ * date-time, a time zone offset, a multi-valued ImageType, a non-ASCII ManufacturerModelName).
  * Study g goes through A (g % 4 = 0), B (1), Orthanc's own port (2), or A for its first
  * series and B for its second (3).
  */
@@ -165,6 +180,7 @@ export async function writeScenario(directory: string): Promise<PlacedInstance[]
       studyTime: '103000',
       accessionNumber: 'CF-EXTRA-1',
       studyDescription: 'Extra tags',
+      specificCharacterSet: 'ISO_IR 192',
     };
     const instance = await writeInstance(extras, fields);
     const modified = await runTool('dcmodify', [
@@ -175,12 +191,46 @@ export async function writeScenario(directory: string): Promise<PlacedInstance[]
       '-i', '(0008,1032)[0].(0008,0100)=CODE1',
       '-i', '(0008,1032)[0].(0008,0102)=99TEST',
       '-i', '(0008,1032)[0].(0008,0104)=Test procedure',
+      '-i', `(0008,0008)=${EXTRA.extra.imageType}`,
+      '-i', `(0008,1090)=${EXTRA.extra.modelName}`,
       instance.path,
     ]);
     if (!modified.ok) throw new Error(`dcmodify failed: ${modified.stdout}${modified.stderr}`);
     placed.push({ ...instance, route: 'A' });
   }
   return placed;
+}
+
+/**
+ * A reference Orthanc for a tenant: no plugin, the same configuration, and only the
+ * instances whose labels satisfy the tenant's constraint (every tenant of TENANTS labels
+ * instances, so its entitlement level is the instance).
+ */
+export async function startReference(
+  tenant: TenantSpec,
+  index: LabelIndex,
+  instances: PlacedInstance[],
+  configuration: Record<string, unknown> = {},
+): Promise<RunningOrthanc> {
+  const orthanc = await startOrthanc({
+    configuration: {
+      DicomAet: MAIN_AET,
+      DicomAlwaysAllowFind: false,
+      DicomModalities: { finder: { AET: CALLING_AET, Host: '127.0.0.1', Port: 104 } },
+      ...configuration,
+    },
+    plugins: [],
+  });
+  const own = instances.filter((instance) => {
+    const labels = index['SOPInstanceUID']!.get(instance.sopInstanceUid);
+    if (labels === undefined) throw new Error(`The instance ${instance.sopInstanceUid} was not stored`);
+    return satisfies(tenant, labels);
+  });
+  for (const instance of own) {
+    const stored = await orthanc.rest('POST', '/instances', await readFile(instance.path));
+    if (stored.status !== 200) throw new Error(`Cannot store ${instance.path} in the reference of ${tenant.aet}: ${stored.status}`);
+  }
+  return orthanc;
 }
 
 /** Stores the instances through their routes, one association per route. */
@@ -239,14 +289,32 @@ const DICTIONARY: Record<string, [tag: string, vr: string]> = {
   NumberOfSeriesRelatedInstances: ['0020,1209', 'IS'],
 };
 
-/** The unique key of each level, as C-FIND names them (and Orthanc's "INSTANCE"). */
+/** The unique key of each level, as C-FIND names them. */
 export const UNIQUE_KEY: Record<string, string> = {
   PATIENT: 'PatientID',
   STUDY: 'StudyInstanceUID',
   SERIES: 'SeriesInstanceUID',
   IMAGE: 'SOPInstanceUID',
-  INSTANCE: 'SOPInstanceUID',
 };
+
+/** The spellings of a level that Orthanc accepts (StringToResourceType, ASCII case-insensitive). */
+const LEVEL_SPELLINGS: Record<string, string> = {
+  PATIENT: 'PATIENT',
+  PATIENTS: 'PATIENT',
+  STUDY: 'STUDY',
+  STUDIES: 'STUDY',
+  SERIES: 'SERIES',
+  IMAGE: 'IMAGE',
+  IMAGES: 'IMAGE',
+  INSTANCE: 'IMAGE',
+  INSTANCES: 'IMAGE',
+};
+
+/** The unique key of the level a QueryRetrieveLevel value names, if Orthanc accepts it. */
+export function uniqueKeyOf(level: string | null): string | undefined {
+  const canonical = level === null ? undefined : LEVEL_SPELLINGS[level.replace(/[a-z]/g, (c) => c.toUpperCase())];
+  return canonical === undefined ? undefined : UNIQUE_KEY[canonical];
+}
 
 export interface FindQuery {
   name: string;
@@ -260,8 +328,17 @@ export interface FindQuery {
   keys: string[];
   /** The SpecificCharacterSet of the query ('' or undefined: none sent, i.e. the default repertoire). */
   charset?: string;
+  /** The character set of the values' bytes, if not `charset` (e.g. Latin-1 bytes in a query that declares none). */
+  encodeAs?: string;
   /** Expect no answer at all from Orthanc's own port (a non-match that the tenants must reproduce). */
   expectNone?: boolean;
+  /** The final status expected from Orthanc's own port ("Success" by default). */
+  expectStatus?: string;
+  /**
+   * A known mismatch of the plugin with the core: the differences found must all match
+   * `lines` (and there must be some). Remove it once the plugin is fixed.
+   */
+  knownMismatch?: { bug: string; lines: RegExp };
 }
 
 interface ParsedKey {
@@ -290,7 +367,7 @@ export function jsonTag(keyword: string): string {
 /** The keys of a query as sent: the level's unique key is added as a return key if missing. */
 export function keysOf(query: FindQuery): string[] {
   const keys = [...query.keys];
-  const unique = query.level === null ? undefined : UNIQUE_KEY[query.level.toUpperCase()];
+  const unique = uniqueKeyOf(query.level);
   if (unique !== undefined && !keys.some((key) => key.split('=')[0] === unique)) keys.push(unique);
   return keys;
 }
@@ -308,16 +385,26 @@ function queryDump(query: FindQuery): Buffer {
       // An empty sequence: a return key asking for the whole sequence.
       return Buffer.from(`(${tag}) SQ (Sequence with explicit length #=0)\n(fffe,e0dd) na (SequenceDelimitationItem for re-encod.)\n`, 'latin1');
     }
-    const bytes = value === null ? Buffer.alloc(0) : encodeText(value, charset);
+    const bytes = value === null ? Buffer.alloc(0) : encodeText(value, tag === '0008,0005' ? '' : (query.encodeAs ?? charset));
     return Buffer.concat([Buffer.from(`(${tag}) ${vr} [`, 'latin1'), bytes, Buffer.from(']\n', 'latin1')]);
   });
   return Buffer.concat(lines);
 }
 
+/** One attribute of an answer: its VR and its value as text (decoded from the answer's character set). */
+export interface AnswerAttribute {
+  vr: string;
+  /** '' when empty; multiple values joined by "\\"; a sequence as its dump. */
+  value: string;
+}
+
+/** An answer, keyed by tag as "ggggeeee" (upper-case hexadecimal). */
+export type Answer = Record<string, AnswerAttribute>;
+
 export interface FindOutcome {
   /** The status of the final C-FIND response as findscu names it, e.g. "Success", or how it failed. */
   status: string;
-  answers: DicomJson[];
+  answers: Answer[];
   tool: DcmtkResult;
 }
 
@@ -326,28 +413,44 @@ export function findStatus(result: DcmtkResult): string {
   const output = result.stdout + result.stderr;
   const final = output.match(/Received Final Find Response \(([^)]*)\)/);
   if (final) return final[1]!;
-  const failed = output.match(/^[EF]: (.*)$/m);
-  return `no final response (${failed?.[1] ?? `exit code ${result.code}`})`;
+  // e.g. "Find Failed | 0006:0317 Peer aborted Association (or never connected)"
+  const errors = [...output.matchAll(/^[EF]: (.*)$/gm)].map((match) => match[1]!.replace(/, file: .*$/, ''));
+  return `no final response (${errors.length > 0 ? errors.join(' | ') : `exit code ${result.code}`})`;
 }
 
 let counter = 0;
+const queryFiles = new WeakMap<FindQuery, Promise<string>>();
 
-/** Sends a C-FIND built from the query and returns the answers converted to DICOM JSON. */
+/** The query as a DICOM file (written once per query object). */
+function queryFile(workDirectory: string, query: FindQuery): Promise<string> {
+  let file = queryFiles.get(query);
+  if (file === undefined) {
+    file = (async () => {
+      const base = join(workDirectory, `query-${++counter}`);
+      await writeFile(`${base}.dump`, queryDump(query));
+      const built = await runTool('dump2dcm', [`${base}.dump`, `${base}.dcm`]);
+      if (!built.ok) throw new Error(`dump2dcm failed for the query "${query.name}": ${built.stdout}${built.stderr}`);
+      return `${base}.dcm`;
+    })();
+    queryFiles.set(query, file);
+  }
+  return file;
+}
+
+/** Sends a C-FIND built from the query and returns the answers. */
 export async function cfind(
   workDirectory: string,
-  target: { port: number; calledAet: string; callingAet?: string },
+  target: { port: number; calledAet: string; callingAet?: string; dimseTimeoutSeconds?: number },
   query: FindQuery,
 ): Promise<FindOutcome> {
+  await mkdir(workDirectory, { recursive: true });
+  const queryPath = await queryFile(workDirectory, query);
   const directory = join(workDirectory, `find-${++counter}`);
   await mkdir(directory, { recursive: true });
   try {
-    const dumpPath = join(directory, 'query.dump');
-    const queryPath = join(directory, 'query.dcm');
-    await writeFile(dumpPath, queryDump(query));
-    const built = await runTool('dump2dcm', [dumpPath, queryPath]);
-    if (!built.ok) throw new Error(`dump2dcm failed for the query "${query.name}": ${built.stdout}${built.stderr}`);
     const tool = await runTool('findscu', [
       '-v',
+      ...(target.dimseTimeoutSeconds === undefined ? [] : ['-td', String(target.dimseTimeoutSeconds)]),
       '-aet', target.callingAet ?? CALLING_AET,
       '-aec', target.calledAet,
       query.model === 'patient' ? '-P' : '-S',
@@ -358,44 +461,94 @@ export async function cfind(
       queryPath,
     ]);
     const files = (await readdir(directory)).filter((name) => name.startsWith('rsp')).sort();
-    const answers = await Promise.all(
-      files.map(async (file) => {
-        const converted = await runTool('dcm2json', [join(directory, file)]);
-        if (converted.code !== 0) throw new Error(`dcm2json ${file} failed: ${converted.stderr}`);
-        return JSON.parse(converted.stdout) as DicomJson;
-      }),
-    );
+    const answers = await readAnswers(files.map((file) => join(directory, file)));
     return { status: findStatus(tool), answers, tool };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
 }
 
-/** One attribute of an answer as comparable text: VR, then the values (person names: all groups). */
-export function attributeText(attribute: { vr: string; Value?: unknown[] } | undefined): string {
-  if (attribute === undefined) return '(absent)';
-  const values = (attribute.Value ?? []).map((value) => {
-    if (typeof value === 'object' && value !== null) {
-      const name = value as Record<string, unknown>;
-      if ('Alphabetic' in name || 'Ideographic' in name || 'Phonetic' in name) {
-        return [name['Alphabetic'], name['Ideographic'], name['Phonetic']].map((group) => String(group ?? '')).join('=').replace(/=+$/, '');
-      }
-      return JSON.stringify(value);
-    }
-    return String(value);
+/** The TextDecoder label of a SpecificCharacterSet (single-valued, no code extensions). */
+function decoderLabel(specificCharacterSet: string): string {
+  const labels: Record<string, string> = {
+    '': 'latin1',
+    'ISO_IR 6': 'latin1',
+    'ISO_IR 100': 'latin1',
+    'ISO_IR 101': 'iso-8859-2',
+    'ISO_IR 144': 'iso-8859-5',
+    'ISO_IR 126': 'iso-8859-7',
+    'ISO_IR 192': 'utf-8',
+  };
+  const label = labels[specificCharacterSet];
+  if (label === undefined) throw new Error(`No decoder for the SpecificCharacterSet "${specificCharacterSet}" of an answer`);
+  return label;
+}
+
+const TEXT_VRS = new Set(['PN', 'LO', 'SH', 'LT', 'ST', 'UT', 'UC']);
+const DUMP_LINE = /^\(([0-9a-f]{4}),([0-9a-f]{4})\) (\w\w) (.*?)\s*#\s*\d+, ?\d+ .+$/;
+
+/**
+ * Reads findscu's answer files with one dcmdump (raw bytes, full values, UID numbers), then
+ * decodes the text of each answer from its own SpecificCharacterSet.
+ */
+async function readAnswers(files: string[]): Promise<Answer[]> {
+  if (files.length === 0) return [];
+  const output = await new Promise<Buffer>((resolve, reject) => {
+    execFile('dcmdump', ['-q', '+L', '+F', '-Un', ...files], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`dcmdump failed: ${error.message} ${stderr.toString()}`));
+      else resolve(stdout);
+    });
   });
-  return `${attribute.vr} [${values.join('\\')}]`;
+  const raw: { tag: string; vr: string; value: string }[][] = [];
+  let current: { tag: string; vr: string; value: string }[] | undefined;
+  let inDataSet = false;
+  for (const line of output.toString('latin1').split('\n')) {
+    if (line.startsWith('# dcmdump (')) {
+      current = [];
+      raw.push(current);
+      inDataSet = false;
+    } else if (line.startsWith('# Dicom-Data-Set')) {
+      inDataSet = true;
+    } else if (inDataSet && current !== undefined && line.startsWith(' ')) {
+      // A line inside a sequence: part of the sequence's value.
+      const last = current[current.length - 1];
+      if (last !== undefined && last.vr === 'SQ') last.value += `${line.trim().replace(/\s*#.*$/, '')}\n`;
+    } else if (inDataSet && current !== undefined) {
+      const match = line.match(DUMP_LINE);
+      if (match === null || match[1] === 'fffe') continue;
+      const [, group, element, vr, rest] = match;
+      let value = rest!;
+      if (vr === 'SQ') value = '';
+      else if (value === '(no value available)') value = '';
+      else if (value.startsWith('[') && value.endsWith(']')) value = value.slice(1, -1);
+      current.push({ tag: `${group}${element}`.toUpperCase(), vr: vr!, value });
+    }
+  }
+  return raw.map((attributes) => {
+    const charset = attributes.find((attribute) => attribute.tag === '00080005')?.value ?? '';
+    const decoder = new TextDecoder(decoderLabel(charset));
+    const answer: Answer = {};
+    for (const { tag, vr, value } of attributes) {
+      const text = TEXT_VRS.has(vr) || vr === 'SQ' ? decoder.decode(Buffer.from(value, 'latin1')) : value;
+      answer[tag] = { vr, value: text };
+    }
+    return answer;
+  });
+}
+
+/** One attribute of an answer as comparable text. */
+export function attributeText(attribute: AnswerAttribute | undefined): string {
+  return attribute === undefined ? '(absent)' : `${attribute.vr} [${attribute.value}]`;
 }
 
 /** Every attribute of an answer as text, keyed by tag, in tag order. */
-export function answerTexts(answer: DicomJson): Record<string, string> {
+export function answerTexts(answer: Answer): Record<string, string> {
   return Object.fromEntries(Object.keys(answer).sort().map((tag) => [tag, attributeText(answer[tag])]));
 }
 
-/** The single value of an attribute ('' if none). */
-export function valueOf(answer: DicomJson, keyword: string): string {
-  const values = answer[jsonTag(keyword)]?.Value ?? [];
-  return values.length === 0 ? '' : attributeText(answer[jsonTag(keyword)]).replace(/^\S+ \[(.*)\]$/, '$1');
+/** The value of an attribute ('' if empty or absent). */
+export function valueOf(answer: Answer, keyword: string): string {
+  return answer[jsonTag(keyword)]?.value ?? '';
 }
 
 // ---------------------------------------------------------------------------------------
@@ -438,8 +591,8 @@ export function satisfies(tenant: TenantSpec, labels: string[]): boolean {
 }
 
 /** Whether the resource that an answer describes belongs to the tenant, at the query level. */
-export function belongsTo(index: LabelIndex, tenant: TenantSpec, level: string, answer: DicomJson): boolean {
-  const keyword = UNIQUE_KEY[level.toUpperCase()]!;
+export function belongsTo(index: LabelIndex, tenant: TenantSpec, level: string, answer: Answer): boolean {
+  const keyword = uniqueKeyOf(level)!;
   const labels = index[keyword]!.get(valueOf(answer, keyword));
   if (labels === undefined) throw new Error(`No resource has the ${keyword} ${valueOf(answer, keyword)}`);
   return satisfies(tenant, labels);
@@ -449,9 +602,10 @@ export function belongsTo(index: LabelIndex, tenant: TenantSpec, level: string, 
 // The comparison.
 
 /**
- * The differences between a tenant's answers and those of Orthanc's own port restricted to
- * the tenant's resources, as readable lines (none: the tenant answers as the core does).
- * RetrieveAETitle must be the tenant's AET where the core puts its own AET.
+ * The differences between a tenant's answers and those of a core (the tenant's reference
+ * Orthanc, see startReference) restricted to the resources whose labels satisfy the
+ * tenant's constraint at the query level, as readable lines (none: the tenant answers as
+ * the core does). RetrieveAETitle must be the tenant's AET where the core puts its own.
  */
 export function compareWithCore(
   index: LabelIndex,
@@ -465,18 +619,18 @@ export function compareWithCore(
     differences.push(`status: core "${core.status}", tenant "${tenantOutcome.status}"`);
   }
   const level = query.level ?? '';
-  const keyword = UNIQUE_KEY[level.toUpperCase()];
+  const keyword = uniqueKeyOf(query.level);
   if (keyword === undefined) {
     if (tenantOutcome.answers.length !== core.answers.length) {
       differences.push(`answers: core ${core.answers.length}, tenant ${tenantOutcome.answers.length}`);
     }
     return differences;
   }
-  const expected = new Map<string, DicomJson>();
+  const expected = new Map<string, Answer>();
   for (const answer of core.answers) {
     if (belongsTo(index, tenant, level, answer)) expected.set(valueOf(answer, keyword), answer);
   }
-  const got = new Map<string, DicomJson>();
+  const got = new Map<string, Answer>();
   for (const answer of tenantOutcome.answers) {
     const key = valueOf(answer, keyword);
     if (got.has(key)) differences.push(`${keyword} ${key} answered twice`);
@@ -501,9 +655,4 @@ export function compareWithCore(
     }
   }
   return differences;
-}
-
-/** How many answers of the core belong to the tenant. */
-export function expectedCount(index: LabelIndex, tenant: TenantSpec, query: FindQuery, core: FindOutcome): number {
-  return core.answers.filter((answer) => belongsTo(index, tenant, query.level!, answer)).length;
 }

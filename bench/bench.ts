@@ -1,0 +1,463 @@
+// `npm run bench`: this plugin against the stock C++ plugin and Orthanc's own DICOM
+// port, in one run, interleaved (stock, ours, core, stock, ...), on fresh storage for
+// every workload that writes. Prints medians, spreads and ratios; writes the raw
+// samples to bench/results/. Options: --quick (under 3 minutes), --disk (storage on
+// disk instead of a tmpfs), --rounds N.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { writeDataset, writeInstance, type SyntheticInstance } from '../test/support/dataset.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const OURS = join(ROOT, 'build', 'libOrthancMultitenantDicom.so');
+const STOCK = '/usr/share/orthanc/plugins/libMultitenantDicom.so';
+const CLIENT_ENV = { ...process.env, TCP_NODELAY: '1' };
+
+type Setup = 'stock' | 'ours' | 'core';
+const SETUPS: Setup[] = ['stock', 'ours', 'core'];
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onDisk = args.includes('--disk');
+const roundsArgument = args.indexOf('--rounds');
+const ROUNDS = roundsArgument >= 0 ? Number(args[roundsArgument + 1]) : 3;
+const SIZES = quick
+  ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3 }
+  : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5 };
+
+// ---------------------------------------------------------------------------------------
+// Orthanc processes
+
+interface Tenant {
+  aet: string;
+  port: number;
+  labels: string[];
+}
+
+interface Launched {
+  setup: Setup;
+  pid: number;
+  httpPort: number;
+  dicomPort: number;
+  tenants: Tenant[];
+  directory: string;
+  kill(): Promise<void>;
+}
+
+let nextPort = 21000;
+const port = () => nextPort++;
+
+async function waitForPort(portNumber: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((done) => {
+      const socket = createConnection({ host: '127.0.0.1', port: portNumber }, () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.on('error', () => done(false));
+    });
+    if (open) return;
+    await sleep(5);
+  }
+  throw new Error(`port ${portNumber} did not open`);
+}
+
+async function launch(
+  setup: Setup,
+  directory: string,
+  tenantLabels: string[][] = [['tenant-a'], ['tenant-b']],
+  extra: Record<string, unknown> = {},
+): Promise<Launched & { startupMs: number }> {
+  const httpPort = port();
+  const dicomPort = port();
+  const tenants = tenantLabels.map((labels, index) => ({ aet: `TENANT_${String.fromCharCode(65 + index)}`, port: port(), labels }));
+  const configuration = {
+    Name: `bench-${setup}`,
+    HttpPort: httpPort,
+    DicomPort: dicomPort,
+    StorageDirectory: join(directory, 'storage'),
+    IndexDirectory: join(directory, 'storage'),
+    RemoteAccessAllowed: true,
+    AuthenticationEnabled: false,
+    DicomAlwaysAllowFind: true,
+    DicomAlwaysAllowMove: true,
+    DicomModalities: { destination: { AET: 'DEST', Host: '127.0.0.1', Port: 20999 } },
+    Plugins: setup === 'ours' ? [OURS] : setup === 'stock' ? [STOCK] : [],
+    ...(setup === 'core' ? {} : { MultitenantDicom: { Servers: tenants.map((t) => ({ AET: t.aet, Port: t.port, Labels: t.labels })) } }),
+    ...extra,
+  };
+  await mkdir(directory, { recursive: true });
+  const configurationPath = join(directory, 'orthanc.json');
+  await writeFile(configurationPath, JSON.stringify(configuration));
+  const started = performance.now();
+  const child: ChildProcess = spawn('Orthanc', [configurationPath], { stdio: 'ignore', env: CLIENT_ENV });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const deadline = Date.now() + 60_000;
+  await waitForHttp(httpPort, deadline);
+  for (const tenant of setup === 'core' ? [] : tenants) await waitForPort(tenant.port, deadline);
+  const startupMs = performance.now() - started;
+  return {
+    setup,
+    pid: child.pid!,
+    httpPort,
+    dicomPort,
+    tenants,
+    directory,
+    startupMs,
+    async kill() {
+      child.kill('SIGKILL'); // fresh storage every time: no need for a clean stop
+      await exited;
+    },
+  };
+}
+
+async function waitForHttp(httpPort: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${httpPort}/system`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await sleep(5);
+  }
+  throw new Error(`Orthanc's HTTP port ${httpPort} did not open`);
+}
+
+async function rest<T>(orthanc: Launched, method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${orthanc.httpPort}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}
+
+async function rssMegabytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kilobytes = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kilobytes / 1024;
+}
+
+/** Where the target's DICOM endpoint is: tenant A for the plugins, the main port for the core. */
+function endpoint(orthanc: Launched, tenant = 0): { aet: string; port: number } {
+  return orthanc.setup === 'core' ? { aet: 'ORTHANC', port: orthanc.dicomPort } : orthanc.tenants[tenant]!;
+}
+
+// ---------------------------------------------------------------------------------------
+// Samples
+
+interface Sample {
+  workload: string;
+  setup: Setup;
+  round: number;
+  value: number;
+  unit: string;
+  valid: boolean;
+  note?: string;
+}
+
+const samples: Sample[] = [];
+let workDirectory = '';
+
+function record(sample: Sample): void {
+  samples.push(sample);
+  const flag = sample.valid ? '' : `  INVALID (${sample.note ?? ''})`;
+  console.log(`  ${sample.workload.padEnd(28)} ${sample.setup.padEnd(6)} round ${sample.round}: ${sample.value.toFixed(2)} ${sample.unit}${flag}`);
+}
+
+/** Each round runs the setups in turn, starting with a different one every round. */
+function interleaved(round: number): Setup[] {
+  return SETUPS.map((_, index) => SETUPS[(index + round) % SETUPS.length]!);
+}
+
+async function fresh(name: string): Promise<string> {
+  return mkdtemp(join(workDirectory, `${name}-`));
+}
+
+// ---------------------------------------------------------------------------------------
+// Workloads
+
+async function storeWorkload(files: SyntheticInstance[], associations: number, name: string): Promise<void> {
+  const megabytes = (await Promise.all(files.map((file) => stat(file.path)))).reduce((sum, s) => sum + s.size, 0) / 1e6;
+  console.log(`\n${name}: ${files.length} instances (${megabytes.toFixed(1)} MB) over ${associations} association(s)`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const setup of interleaved(round)) {
+      const orthanc = await launch(setup, await fresh(name));
+      const target = endpoint(orthanc);
+      const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
+      const started = performance.now();
+      await Promise.all(
+        groups.map((group) =>
+          run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], {
+            env: CLIENT_ENV,
+            maxBuffer: 64 * 1024 * 1024,
+          }),
+        ),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const check = await verifyStored(orthanc, files.length);
+      const rss = await rssMegabytes(orthanc.pid);
+      record({ workload: `${name}`, setup, round, value: files.length / seconds, unit: 'instances/s', ...check });
+      record({ workload: `${name} MB/s`, setup, round, value: megabytes / seconds, unit: 'MB/s', ...check });
+      record({ workload: `memory after ${name}`, setup, round, value: rss, unit: 'MB', valid: true });
+      await orthanc.kill();
+      await rm(orthanc.directory, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Every instance stored, and, through a tenant, labelled. */
+async function verifyStored(orthanc: Launched, expected: number): Promise<{ valid: boolean; note?: string }> {
+  const statistics = await rest<{ CountInstances: number }>(orthanc, 'GET', '/statistics');
+  if (statistics.CountInstances !== expected) return { valid: false, note: `${statistics.CountInstances} of ${expected} stored` };
+  if (orthanc.setup === 'core') return { valid: true };
+  const labelled = await rest<string[]>(orthanc, 'POST', '/tools/find', {
+    Level: 'Instance',
+    Query: {},
+    Labels: orthanc.tenants[0]!.labels,
+    LabelsConstraint: 'All',
+  });
+  return labelled.length === expected ? { valid: true } : { valid: false, note: `${labelled.length} of ${expected} labelled` };
+}
+
+interface FindQuery {
+  name: string;
+  keys: string[];
+  expected: (setup: Setup) => number;
+}
+
+async function findWorkload(): Promise<void> {
+  const studies = SIZES.findStudies;
+  console.log(`\nfind-${studies}: building an index of ${studies} studies, half through tenant A, half through tenant B`);
+  const dataDirectory = join(workDirectory, 'find-data');
+  const instances: SyntheticInstance[] = [];
+  const years = 10;
+  let next = 0;
+  const specs = Array.from({ length: studies }, (_, index) => index);
+  const worker = async () => {
+    while (next < specs.length) {
+      const index = specs[next++]!;
+      const year = 2015 + (index % years);
+      instances[index] = await writeInstance(dataDirectory, {
+        sopInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1.1`,
+        studyInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}`,
+        seriesInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1`,
+        patientId: `BENCH${index}`,
+        patientName: `BENCH^P${index}`,
+        studyDate: `${year}${String(1 + (index % 12)).padStart(2, '0')}15`,
+        accessionNumber: `ACC${index}`,
+        modality: 'CT',
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+
+  // Stored once through this plugin's tenants (labels as any tenant store writes them),
+  // then copied for each setup: C-FIND does not write.
+  const template = await launch('ours', join(workDirectory, 'find-template'));
+  const halves = [instances.filter((_, i) => i % 2 === 0), instances.filter((_, i) => i % 2 === 1)];
+  await Promise.all(
+    halves.map((half, tenant) =>
+      run('storescu', ['-aet', 'BENCH', '-aec', template.tenants[tenant]!.aet, '127.0.0.1', String(template.tenants[tenant]!.port), ...half.map((f) => f.path)], {
+        env: CLIENT_ENV,
+        maxBuffer: 256 * 1024 * 1024,
+      }),
+    ),
+  );
+  const stored = await rest<{ CountStudies: number }>(template, 'GET', '/statistics');
+  if (stored.CountStudies !== studies) throw new Error(`the find index holds ${stored.CountStudies} of ${studies} studies`);
+  await template.kill();
+
+  const half = studies / 2;
+  const inTenantA = (predicate: (index: number) => boolean) => specs.filter((i) => i % 2 === 0 && predicate(i)).length;
+  const inAll = (predicate: (index: number) => boolean) => specs.filter(predicate).length;
+  const exact = instances[2]!.studyInstanceUid; // one of tenant A's studies
+  const dateRange = (index: number) => 2015 + (index % years) === 2020;
+  const queries: FindQuery[] = [
+    { name: 'universal', keys: [], expected: (setup) => (setup === 'core' ? studies : half) },
+    {
+      name: 'PatientName wildcard',
+      keys: ['PatientName=BENCH^P1??'],
+      expected: (setup) => (setup === 'core' ? inAll : inTenantA)((i) => /^BENCH\^P1\d\d$/.test(`BENCH^P${i}`)),
+    },
+    { name: 'exact StudyInstanceUID', keys: [`StudyInstanceUID=${exact}`], expected: () => 1 },
+    { name: 'StudyDate range', keys: ['StudyDate=20200101-20201231'], expected: (setup) => (setup === 'core' ? inAll : inTenantA)(dateRange) },
+  ];
+
+  const running = new Map<Setup, Launched>();
+  for (const setup of SETUPS) {
+    const directory = await fresh(`find-${setup}`);
+    await cp(join(workDirectory, 'find-template', 'storage'), join(directory, 'storage'), { recursive: true });
+    running.set(setup, await launch(setup, directory));
+  }
+  for (const query of queries) {
+    console.log(`  query: ${query.name} (${SETUPS.map((s) => `${s} ${query.expected(s)} answers`).join(', ')})`);
+    for (let repetition = 1; repetition <= SIZES.findRepetitions; repetition++) {
+      for (const setup of interleaved(repetition)) {
+        const orthanc = running.get(setup)!;
+        const target = endpoint(orthanc);
+        const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
+        const started = performance.now();
+        const { stderr } = await run('findscu', ['-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
+          env: CLIENT_ENV,
+          maxBuffer: 256 * 1024 * 1024,
+        });
+        const ms = performance.now() - started;
+        const answers = (stderr.match(/Received Find Response \d+ \(Pending\)/g) ?? []).length;
+        const valid = answers === query.expected(setup);
+        samples.push({ workload: `find ${query.name}`, setup, round: repetition, value: ms, unit: 'ms', valid, ...(valid ? {} : { note: `${answers} answers` }) });
+      }
+    }
+  }
+  for (const orthanc of running.values()) await orthanc.kill();
+}
+
+async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
+  console.log(`\nmove-${files.length}: one study of ${files.length} instances, C-MOVE to a storescp destination`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const setup of interleaved(round)) {
+      const orthanc = await launch(setup, await fresh('move'));
+      const target = endpoint(orthanc);
+      await run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...files.map((f) => f.path)], {
+        env: CLIENT_ENV,
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      const received = await fresh('received');
+      const destination = spawn('storescp', ['-aet', 'DEST', '-od', received, '20999'], { stdio: 'ignore', env: CLIENT_ENV });
+      await waitForPort(20999, Date.now() + 10_000);
+      const started = performance.now();
+      await run(
+        'movescu',
+        ['-S', '-aet', 'BENCH', '-aec', target.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${files[0]!.studyInstanceUid}`, '127.0.0.1', String(target.port)],
+        { env: CLIENT_ENV },
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const arrived = (await readdir(received)).length;
+      destination.kill('SIGKILL');
+      await new Promise((done) => destination.once('exit', done));
+      const valid = arrived === files.length;
+      record({ workload: `move-${files.length}`, setup, round, value: files.length / seconds, unit: 'instances/s', valid, ...(valid ? {} : { note: `${arrived} arrived` }) });
+      await orthanc.kill();
+      await rm(orthanc.directory, { recursive: true, force: true });
+      await rm(received, { recursive: true, force: true });
+    }
+  }
+}
+
+async function startupAndIdleMemory(): Promise<void> {
+  console.log(`\nstartup and idle memory: ${SIZES.startups} launches of each`);
+  for (let round = 1; round <= SIZES.startups; round++) {
+    for (const setup of interleaved(round)) {
+      const orthanc = await launch(setup, await fresh('startup'));
+      record({ workload: 'startup', setup, round, value: orthanc.startupMs, unit: 'ms', valid: true });
+      await sleep(300);
+      record({ workload: 'memory idle', setup, round, value: await rssMegabytes(orthanc.pid), unit: 'MB', valid: true });
+      await orthanc.kill();
+      await rm(orthanc.directory, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** The median of per-round ratios ours/other. */
+function ratio(workload: string, other: Setup): number | undefined {
+  const ours = samples.filter((s) => s.workload === workload && s.setup === 'ours' && s.valid);
+  const ratios = ours
+    .map((sample) => {
+      const match = samples.find((s) => s.workload === workload && s.setup === other && s.round === sample.round && s.valid);
+      return match === undefined ? undefined : sample.value / match.value;
+    })
+    .filter((value): value is number => value !== undefined);
+  return ratios.length === 0 ? undefined : median(ratios);
+}
+
+function report(): string {
+  const workloads = [...new Set(samples.map((s) => s.workload))];
+  const lines = [
+    `| workload | unit | stock median (min-max) | ours median (min-max) | core median (min-max) | ours/stock | ours/core |`,
+    `| --- | --- | --- | --- | --- | --- | --- |`,
+  ];
+  for (const workload of workloads) {
+    const cells = SETUPS.map((setup) => {
+      const values = samples.filter((s) => s.workload === workload && s.setup === setup);
+      if (values.some((s) => !s.valid)) return 'INVALID (lost or wrong data)';
+      const numbers = values.map((s) => s.value);
+      if (numbers.length === 0) return '-';
+      const p95 = workload.startsWith('find') ? `, p95 ${percentile(numbers, 95).toFixed(1)}` : '';
+      return `${median(numbers).toFixed(1)} (${Math.min(...numbers).toFixed(1)}-${Math.max(...numbers).toFixed(1)}${p95})`;
+    });
+    const format = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(2));
+    const unit = samples.find((s) => s.workload === workload)!.unit;
+    lines.push(`| ${workload} | ${unit} | ${cells.join(' | ')} | ${format(ratio(workload, 'stock'))} | ${format(ratio(workload, 'core'))} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const base = onDisk ? join(ROOT, 'var', 'bench') : '/dev/shm';
+  await mkdir(base, { recursive: true });
+  workDirectory = await mkdtemp(join(base, 'mtd-bench-'));
+  const started = performance.now();
+  console.log(`Benchmark (${quick ? 'quick' : 'full'}, ${ROUNDS} rounds, storage ${onDisk ? 'on disk' : 'on a tmpfs'}) in ${workDirectory}`);
+  try {
+    await startupAndIdleMemory();
+
+    const storeFiles = await writeDataset(join(workDirectory, 'store-data'), {
+      prefix: '1.2.826.0.1.3680043.10.1234.800',
+      patients: quick ? 3 : 10,
+      studiesPerPatient: 1,
+      seriesPerStudy: 2,
+      instancesPerSeries: SIZES.storeInstances / (quick ? 6 : 20),
+      pixels: { rows: 256, columns: 256 },
+    });
+    await storeWorkload(storeFiles, 1, 'store-1assoc');
+    await storeWorkload(storeFiles, 4, 'store-4assoc');
+
+    await findWorkload();
+
+    const moveFiles = await writeDataset(join(workDirectory, 'move-data'), {
+      prefix: '1.2.826.0.1.3680043.10.1234.700',
+      patients: 1,
+      studiesPerPatient: 1,
+      seriesPerStudy: 1,
+      instancesPerSeries: SIZES.moveInstances,
+      pixels: { rows: 256, columns: 256 },
+    });
+    await moveWorkload(moveFiles);
+  } finally {
+    await rm(workDirectory, { recursive: true, force: true });
+  }
+
+  const table = report();
+  console.log(`\n${table}\n\nTotal time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const resultsDirectory = join(ROOT, 'bench', 'results');
+  await mkdir(resultsDirectory, { recursive: true });
+  const file = join(resultsDirectory, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  await writeFile(file, JSON.stringify({ quick, onDisk, rounds: ROUNDS, sizes: SIZES, samples, table }, null, 2));
+  console.log(`Raw samples: ${file}`);
+  if (samples.some((s) => !s.valid)) {
+    console.log('Some runs lost or returned wrong data: they are reported INVALID, not timed.');
+    process.exitCode = 1;
+  }
+}
+
+await main();
