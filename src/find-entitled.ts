@@ -30,9 +30,14 @@ export interface FoundResource {
   RequestedTags?: Record<string, unknown>;
 }
 
-/** Tags the main query must also ask for, so that entitlement can be decided. */
+/**
+ * Tags the main query must also ask for, so that entitlement can be decided: the query
+ * level's unique key, and the entitlement level's when it is above (never a tag below
+ * the query level: Orthanc could not page such a query).
+ */
 export function tagsForEntitlement(level: ResourceLevel, tenant: Pick<TenantConfig, 'labelsStoreLevels'>): string[] {
-  return [UNIQUE_KEY[level], UNIQUE_KEY[entitledLevel(tenant)]];
+  const entitlement = entitledLevel(tenant);
+  return depth(entitlement) < depth(level) ? [UNIQUE_KEY[level], UNIQUE_KEY[entitlement]] : [UNIQUE_KEY[level]];
 }
 
 /** Whether restricting to entitled instances can drop or change answers at this level. */
@@ -69,7 +74,7 @@ export async function restrictToEntitled(
     const ancestors = unique(resources.map((resource) => uidOf(resource, UNIQUE_KEY[entitlement])));
     const entitled = new Set<string>();
     for (const chunk of chunks(ancestors)) {
-      const found = await orthanc.postJson<FoundResource[]>('/tools/find', {
+      const found = await orthanc.find<FoundResource>({
         Level: entitlement,
         Query: { [UNIQUE_KEY[entitlement]]: chunk.join('\\') },
         ...labelFilter,
@@ -90,7 +95,7 @@ export async function restrictToEntitled(
   const shared = new Set<string>();
   for (const negation of negatedConstraints(tenant)) {
     for (const chunk of chunks(uids)) {
-      const foreign = await orthanc.postJson<FoundResource[]>('/tools/find', {
+      const foreign = await orthanc.find<FoundResource>({
         Level: entitlement,
         Query: { [UNIQUE_KEY[level]]: chunk.join('\\') },
         ...negation,
@@ -137,16 +142,29 @@ async function entitledValues(
   if (instances.length === 0) return undefined;
 
   const distinct = (tag: string) => unique(instances.map((instance) => stringOf(instance.RequestedTags?.[tag]) ?? '')).sort();
+  // As the core: the counters of the query level; asked at another level, they are empty.
   const counters: Record<string, string> = {
-    [COUNTERS.NumberOfPatientRelatedStudies]: String(distinct(UNIQUE_KEY.Study).length),
-    [COUNTERS.NumberOfPatientRelatedSeries]: String(distinct(UNIQUE_KEY.Series).length),
-    [COUNTERS.NumberOfPatientRelatedInstances]: String(instances.length),
-    [COUNTERS.NumberOfStudyRelatedSeries]: String(distinct(UNIQUE_KEY.Series).length),
-    [COUNTERS.NumberOfStudyRelatedInstances]: String(instances.length),
-    [COUNTERS.NumberOfSeriesRelatedInstances]: String(instances.length),
-    [COUNTERS.SOPClassesInStudy]: distinct(SOP_CLASS_UID).join('\\'),
-    [Tags.ModalitiesInStudy]: distinct(MODALITY).filter((modality) => modality !== '').join('\\'),
+    [COUNTERS.NumberOfPatientRelatedStudies]: '',
+    [COUNTERS.NumberOfPatientRelatedSeries]: '',
+    [COUNTERS.NumberOfPatientRelatedInstances]: '',
+    [COUNTERS.NumberOfStudyRelatedSeries]: '',
+    [COUNTERS.NumberOfStudyRelatedInstances]: '',
+    [COUNTERS.NumberOfSeriesRelatedInstances]: '',
+    [COUNTERS.SOPClassesInStudy]: '',
+    [Tags.ModalitiesInStudy]: '',
   };
+  if (query.level === 'Patient') {
+    counters[COUNTERS.NumberOfPatientRelatedStudies] = String(distinct(UNIQUE_KEY.Study).length);
+    counters[COUNTERS.NumberOfPatientRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
+    counters[COUNTERS.NumberOfPatientRelatedInstances] = String(instances.length);
+  } else if (query.level === 'Study') {
+    counters[COUNTERS.NumberOfStudyRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
+    counters[COUNTERS.NumberOfStudyRelatedInstances] = String(instances.length);
+    counters[COUNTERS.SOPClassesInStudy] = distinct(SOP_CLASS_UID).join('\\');
+    counters[Tags.ModalitiesInStudy] = distinct(MODALITY).filter((modality) => modality !== '').join('\\');
+  } else if (query.level === 'Series') {
+    counters[COUNTERS.NumberOfSeriesRelatedInstances] = String(instances.length);
+  }
 
   // Other values: as one of the tenant's own instances has them (the first one, by UID).
   const first = [...instances].sort((a, b) => (stringOf(a.RequestedTags?.[UNIQUE_KEY.Instance]) ?? '').localeCompare(stringOf(b.RequestedTags?.[UNIQUE_KEY.Instance]) ?? ''))[0]!;
@@ -168,7 +186,7 @@ async function entitledInstancesOf(
   let restriction: Record<string, string> = { [UNIQUE_KEY[level]]: uid };
   if (entitlement !== 'Instance') {
     // Instances carry no labels: find the entitled resources at their level first.
-    const entitled = await orthanc.postJson<FoundResource[]>('/tools/find', {
+    const entitled = await orthanc.find<FoundResource>({
       Level: entitlement,
       Query: restriction,
       ...labelFilter,
@@ -183,7 +201,7 @@ async function entitledInstancesOf(
       [UNIQUE_KEY[entitlement]]: entitled.map((resource) => stringOf(resource.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '').join('\\'),
     };
   }
-  return orthanc.postJson<EntitledInstance[]>('/tools/find', {
+  return orthanc.find<EntitledInstance>({
     Level: 'Instance',
     Query: restriction,
     ...(entitlement === 'Instance' ? labelFilter : {}),

@@ -3,8 +3,7 @@
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
 import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
 import { mayRestrict, restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
-import type { Orthanc } from './orthanc.js';
-import { hasWildcard, wildcardToRegExp } from './wildcards.js';
+import { CappedFindError, type FindRequest, type Orthanc } from './orthanc.js';
 
 /** One element of the C-FIND identifier, as the native shim sends it. */
 export interface QueryElement {
@@ -81,26 +80,17 @@ function hasLetters(value: string | null): boolean {
   return value !== null && value.toLowerCase() !== value.toUpperCase();
 }
 
-export interface FindBody {
-  Level: ResourceLevel;
-  Query: Record<string, string>;
+export interface FindBody extends FindRequest {
   Labels: string[];
-  LabelsConstraint: string;
   Expand: true;
   Short: true;
   CaseSensitive: boolean;
   RequestedTags: string[];
-  Limit?: number;
 }
 
-export function limitOf(level: ResourceLevel, options: Pick<DicomOptions, 'limitFindResults' | 'limitFindInstances'>) {
-  return level === 'Instance' ? options.limitFindInstances : options.limitFindResults;
-}
 
 export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions): FindBody {
   const recheck = needsExactRecheck(query, options.caseSensitivePN);
-  const restrict = mayRestrict(query.level, tenant);
-  const limit = limitOf(query.level, options);
   const body: FindBody = {
     Level: query.level,
     Query: Object.fromEntries(query.constraints.map((element) => [element.tag, element.value ?? ''])),
@@ -111,25 +101,7 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     CaseSensitive: recheck ? false : true,
     RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant)])],
   };
-  // One more than the limit tells whether the answers are complete; a recheck or the
-  // restriction to entitled instances must see every candidate before it can count.
-  if (limit > 0 && !recheck && !restrict) body.Limit = limit + 1;
   return body;
-}
-
-/** DICOM matching of one constraint against a stored value, case-sensitively. */
-export function matchesExactly(constraint: QueryElement, stored: string | undefined): boolean {
-  const pattern = constraint.value ?? '';
-  const storedValues = (stored ?? '').split('\\');
-  if (constraint.tag === Tags.ModalitiesInStudy || pattern.includes('\\')) {
-    const wanted = pattern.split('\\');
-    return storedValues.some((value) => wanted.includes(value));
-  }
-  if (hasWildcard(pattern)) {
-    const regex = wildcardToRegExp(pattern);
-    return storedValues.some((value) => regex.test(value));
-  }
-  return storedValues.some((value) => value === pattern);
 }
 
 export function answerOf(resource: Pick<FoundResource, 'RequestedTags'>, query: ParsedQuery, retrieveAet: string): FindAnswer {
@@ -149,13 +121,27 @@ export async function findThroughTenant(
 ): Promise<{ answers: FindAnswer[]; complete: boolean }> {
   const query = parseQuery(elements);
   const body = findBody(query, tenant, options);
-  let resources = await orthanc.postJson<FoundResource[]>('/tools/find', body);
+  let resources: FoundResource[];
+  let complete = true;
+  try {
+    resources = await orthanc.find<FoundResource>(body);
+  } catch (error) {
+    if (!(error instanceof CappedFindError)) throw error;
+    // Orthanc cannot page this query: answer what it gave, as matching cut short (0xFE00).
+    resources = error.firstPage as FoundResource[];
+    complete = false;
+  }
 
   if (!body.CaseSensitive) {
-    const rechecked = recheckedConstraints(query);
-    resources = resources.filter((resource) =>
-      rechecked.every((constraint) => matchesExactly(constraint, stringOf(resource.RequestedTags?.[constraint.tag]))),
-    );
+    // Orthanc matched everything case-insensitively: keep what it also matches exactly
+    // on the constraints that are not PN.
+    const exact = await orthanc.find<FoundResource>({
+      ...body,
+      Query: Object.fromEntries(recheckedConstraints(query).map((element) => [element.tag, element.value ?? ''])),
+      CaseSensitive: true,
+    });
+    const matched = new Set(exact.map((resource) => resource.ID));
+    resources = resources.filter((resource) => matched.has(resource.ID));
   }
 
   const answers = mayRestrict(query.level, tenant)
@@ -163,12 +149,7 @@ export async function findThroughTenant(
         answerOf({ RequestedTags: values }, query, tenant.aet),
       )
     : resources.map((resource) => answerOf(resource, query, tenant.aet));
-
-  const limit = limitOf(query.level, options);
-  const complete = limit === 0 || answers.length <= limit;
-  return { answers: complete ? answers : answers.slice(0, limit), complete };
-}
-
-function stringOf(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
+  // Orthanc 1.12.7's own C-FIND logs that LimitFindResults is reached, and answers
+  // every match anyway, with Success: so does this one, whenever Orthanc can page.
+  return { answers, complete };
 }

@@ -64,7 +64,7 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
 
   // The resources named by the request that the tenant sees at the query level.
   const candidates = (
-    await orthanc.postJson<Found[]>('/tools/find', {
+    await orthanc.find<Found>({
       Level: keys.level,
       Query: { [keys.tag]: keys.values.join('\\') },
       ...labelFilter,
@@ -79,7 +79,7 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
   if (depth(entitlement) >= depth(keys.level)) {
     // The entitlement level is the query level or below it: find the entitled resources within.
     const uids = candidates.map((found) => found.RequestedTags?.[UNIQUE_KEY[keys.level]] ?? '');
-    const entitled = await orthanc.postJson<string[]>('/tools/find', {
+    const entitled = await orthanc.find<string>({
       Level: entitlement,
       Query: { [UNIQUE_KEY[keys.level]]: uids.join('\\') },
       ...labelFilter,
@@ -89,7 +89,7 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
   } else {
     // Above the query level: keep the candidates whose ancestor is entitled.
     const ancestorUids = [...new Set(candidates.map((found) => found.RequestedTags?.[UNIQUE_KEY[entitlement]] ?? ''))];
-    const entitledAncestors = await orthanc.postJson<Found[]>('/tools/find', {
+    const entitledAncestors = await orthanc.find<Found>({
       Level: entitlement,
       Query: { [UNIQUE_KEY[entitlement]]: ancestorUids.join('\\') },
       ...labelFilter,

@@ -2,8 +2,49 @@
 // the log, over the native SDK bridge.
 import type { NativeBridge } from './native.js';
 
+/** A /tools/find request; `Level` decides which of Orthanc's limits caps its answer. */
+export interface FindRequest {
+  Level: 'Patient' | 'Study' | 'Series' | 'Instance';
+  Query: Record<string, string>;
+  Labels?: string[];
+  LabelsConstraint?: 'All' | 'Any' | 'None';
+  CaseSensitive?: boolean;
+  Expand?: boolean;
+  Short?: boolean;
+  RequestedTags?: string[];
+}
+
 export class Orthanc {
+  private findLimits = { results: 0, instances: 0 };
+
   constructor(private readonly bridge: NativeBridge) {}
+
+  /** Orthanc's LimitFindResults and LimitFindInstances, which also cap /tools/find. */
+  setFindLimits(results: number, instances: number): void {
+    this.findLimits = { results, instances };
+  }
+
+  /**
+   * Every match of a /tools/find, page after page when Orthanc caps its answers. Orthanc
+   * refuses to page a request that involves tags outside its index: then this throws a
+   * CappedFindError holding the first page.
+   */
+  async find<T>(request: FindRequest): Promise<T[]> {
+    const pageSize = request.Level === 'Instance' ? this.findLimits.instances : this.findLimits.results;
+    if (pageSize === 0) return this.postJson<T[]>('/tools/find', request);
+    const all: T[] = [];
+    for (;;) {
+      let page: T[];
+      try {
+        page = await this.postJson<T[]>('/tools/find', { ...request, Limit: pageSize, Since: all.length });
+      } catch (error) {
+        if (all.length === 0 || orthancErrorCode(error) !== OrthancErrorCode.BadRequest) throw error;
+        throw new CappedFindError(all, pageSize);
+      }
+      all.push(...page);
+      if (page.length < pageSize) return all;
+    }
+  }
 
   async getJson<T = unknown>(uri: string): Promise<T> {
     return parseJson<T>(uri, await this.bridge.restGet(uri));
@@ -43,6 +84,16 @@ export class Orthanc {
   }
 }
 
+/** A /tools/find that Orthanc capped at LimitFindResults or LimitFindInstances, and cannot page. */
+export class CappedFindError<T = unknown> extends Error {
+  constructor(
+    readonly firstPage: T[],
+    readonly limit: number,
+  ) {
+    super(`Orthanc caps this /tools/find at ${limit} answers (LimitFindResults or LimitFindInstances) and cannot page it`);
+  }
+}
+
 /** Orthanc's error code on a failed REST call (OrthancPluginErrorCode), if any. */
 export function orthancErrorCode(error: unknown): number | undefined {
   const code = (error as { orthancCode?: unknown } | null)?.orthancCode;
@@ -50,6 +101,7 @@ export function orthancErrorCode(error: unknown): number | undefined {
 }
 
 export const OrthancErrorCode = {
+  BadRequest: 8,
   BadFileFormat: 15,
   UnknownResource: 17,
   FullStorage: 19,

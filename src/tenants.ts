@@ -96,6 +96,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
         throw error;
       }
       for (const warning of configuration.warnings) orthanc.warning(warning);
+      orthanc.setFindLimits(configuration.dicom.limitFindResults, configuration.dicom.limitFindInstances);
       for (const server of configuration.servers) {
         const warning = coarseIsolationWarning(server, tenantName(server));
         if (warning !== undefined) orthanc.warning(warning);
@@ -117,7 +118,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
     },
 
     async started(): Promise<boolean> {
-      const names = Object.keys(await orthanc.getJson<Record<string, unknown>>('/modalities'));
+      const names = await orthanc.getJson<string[]>('/modalities');
       for (const warning of unknownModalityWarnings(current().servers, new Set(names))) orthanc.warning(warning);
       return true;
     },

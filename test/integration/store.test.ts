@@ -10,9 +10,7 @@
 //   tenants storing into the same study;
 // - "faulty": MTD_FAULT_INJECTION=labelWrite, the label write after the instance's fails;
 // - "overwriting": the same, with OverwriteInstances true.
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,35 +36,8 @@ const DEFAULT_LEVELS: Level[] = ['Study', 'Series', 'Instance'];
 const URI: Record<Level, string> = { Patient: 'patients', Study: 'studies', Series: 'series', Instance: 'instances' };
 const CALLING_AET = 'STORE_TEST';
 
-// ---------------------------------------------------------------------------------------
-// Ports. This file needs over a hundred listening ports at once. freePort() may give the same
-// port twice (the OS picks a random free one each time), and a port of the ephemeral range
-// may be taken, before Orthanc binds it, by the client side of any connection (e.g. the
-// harness polling Orthanc's HTTP port): so every port here is distinct and outside the
-// ephemeral range.
-
-const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-let nextPort = 0;
-
-async function uniquePort(): Promise<number> {
-  const [low = 32768, high = 60999] = EPHEMERAL;
-  // Below the ephemeral range if there is room there, else above it.
-  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
-  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
-  while (nextPort <= last) {
-    const port = nextPort++;
-    if (await isFree(port)) return port;
-  }
-  return freePort();
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
-}
+// Every port here is distinct and outside the ephemeral range (see freePort).
+const uniquePort = freePort;
 
 // ---------------------------------------------------------------------------------------
 // Tenants.

@@ -1,7 +1,7 @@
 // Starts real Orthanc processes for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,15 +76,37 @@ export async function stopAllOrthancs(): Promise<void> {
   removeDirectories();
 }
 
-/** A TCP port that was free a moment ago, as chosen by the OS. */
+const EPHEMERAL = (() => {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  } catch {
+    return [32768, 60999];
+  }
+})();
+let nextPort = 0;
+
+/**
+ * A TCP port that is free now and that this process has not handed out before, outside
+ * the range the OS picks outgoing ports from (asking the OS for port 0 can repeat a port,
+ * or give one that a client connection takes a moment later).
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('No TCP address');
-  return address.port;
+  const [low = 32768, high = 60999] = EPHEMERAL;
+  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
+  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
+  while (nextPort <= last) {
+    const port = nextPort++;
+    if (await isFree(port)) return port;
+  }
+  throw new Error('no free TCP port left');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decideAllowedCaller,
   decideConnection,
   decideRequest,
   parseModalities,
@@ -277,6 +278,117 @@ describe('decideRequest', () => {
     it('with the host check, accepts any IP when all of them allow the request (as the core)', () => {
       const check = options({ checkModalityHost: true });
       expect(decideRequest(check, allAllowFind, caller('SCANNER', '192.168.0.1'), 'Find').allowed).toBe(true);
+    });
+  });
+});
+
+describe('decideAllowedCaller', () => {
+  const modalities = [
+    modality('ws1', 'WS1AE', '10.0.0.1'),
+    modality('ws2', 'WS2AE', '10.0.0.1'),
+    modality('mute', 'MUTEAE', '10.0.0.1', ALL_TYPES), // every request type denied
+    // One AET, two modalities: the listed one on 10.0.0.2, the unlisted one on 10.0.0.1.
+    modality('twin-listed', 'TWINAE', '10.0.0.2'),
+    modality('twin-other', 'TWINAE', '10.0.0.1'),
+    // One AET, two listed modalities on different hosts.
+    modality('pair-a', 'PAIRAE', '10.0.0.2'),
+    modality('pair-b', 'PAIRAE', '10.0.0.3'),
+  ];
+  const list = ['ws1', 'mute', 'twin-listed', 'pair-a', 'pair-b', 'later'];
+  const lenient = { strictAetComparison: false, checkModalityHost: false };
+  const strict = { strictAetComparison: true, checkModalityHost: false };
+  const hostCheck = { strictAetComparison: false, checkModalityHost: true };
+  const decide = (opts: typeof lenient, aet: string, ip = '10.0.0.1', allowed: readonly string[] | undefined = list) =>
+    decideAllowedCaller(opts, modalities, caller(aet, ip), allowed);
+
+  it('lets everyone through without the key (Orthanc\'s own rules then decide)', () => {
+    expect(decideAllowedCaller(lenient, modalities, caller('STRANGER', '10.9.9.9'), undefined), 'unknown AET, no AllowedCallers').toEqual({
+      allowed: true,
+    });
+    expect(
+      decideAllowedCaller(hostCheck, modalities, caller('WS2AE', '10.9.9.9'), undefined),
+      'unlisted modality from another host, no AllowedCallers',
+    ).toEqual({ allowed: true });
+  });
+
+  it('lets a listed modality through', () => {
+    expect(decide(lenient, 'WS1AE'), 'ws1 by its AET').toEqual({ allowed: true });
+  });
+
+  it('does not look at the Allow* flags (the core\'s rules do, afterwards)', () => {
+    expect(decide(lenient, 'MUTEAE'), 'listed mute, every request type denied').toEqual({ allowed: true });
+  });
+
+  it('refuses a known modality that is not listed, naming the AET, the IP, the called AET and the list', () => {
+    const decision = decide(lenient, 'WS2AE', '10.7.7.7');
+    expect(decision.allowed, 'unlisted ws2').toBe(false);
+    expect(decision.reason, 'unlisted ws2: reason').toBe(
+      'AET "WS2AE" on IP 10.7.7.7 is not one of the AllowedCallers of AET TENANT_A (ws1, mute, twin-listed, pair-a, pair-b, later)',
+    );
+  });
+
+  it('refuses an unknown AET, and a listed modality name used as AET', () => {
+    expect(decide(lenient, 'STRANGER').allowed, 'unknown AET').toBe(false);
+    expect(decide(lenient, 'ws1').allowed, 'the modality name "ws1" as calling AET').toBe(false);
+  });
+
+  it('refuses a listed name that is not in DicomModalities (yet)', () => {
+    expect(decide(lenient, 'LATERAE').allowed, 'listed "later", absent from DicomModalities').toBe(false);
+    const added = [...modalities, modality('later', 'LATERAE', '10.0.0.1')];
+    expect(decideAllowedCaller(lenient, added, caller('LATERAE'), list), '"later" once added').toEqual({ allowed: true });
+  });
+
+  it('refuses everyone with an empty list', () => {
+    expect(decide(lenient, 'WS1AE', '10.0.0.1', []).allowed, 'ws1, AllowedCallers []').toBe(false);
+  });
+
+  it('matches modality names exactly (they are case-sensitive keys)', () => {
+    expect(decide(lenient, 'WS1AE', '10.0.0.1', ['WS1']).allowed, 'AllowedCallers ["WS1"], modality "ws1"').toBe(false);
+  });
+
+  it('compares AETs as StrictAetComparison says', () => {
+    expect(decide(lenient, 'ws1ae'), 'ws1 in lower case, not strict').toEqual({ allowed: true });
+    expect(decide(strict, 'ws1ae').allowed, 'ws1 in lower case, strict').toBe(false);
+    expect(decide(strict, 'WS1AE'), 'ws1, strict').toEqual({ allowed: true });
+    expect(decide(lenient, 'éS1AE', '10.0.0.1', list).allowed, 'only ASCII letters are folded').toBe(false);
+  });
+
+  it('ignores the caller\'s IP without DicomCheckModalityHost', () => {
+    expect(decide(lenient, 'WS1AE', '192.168.1.1'), 'ws1 from another host').toEqual({ allowed: true });
+    expect(decide(lenient, 'TWINAE', '10.0.0.1'), 'TWINAE from the unlisted twin\'s host').toEqual({ allowed: true });
+  });
+
+  describe('with DicomCheckModalityHost', () => {
+    it('lets a listed modality through from its own host only', () => {
+      expect(decide(hostCheck, 'WS1AE', '10.0.0.1'), 'ws1 from its host').toEqual({ allowed: true });
+      const decision = decide(hostCheck, 'WS1AE', '10.0.0.9');
+      expect(decision.allowed, 'ws1 from another host').toBe(false);
+      expect(decision.reason, 'ws1 from another host: reason').toBe(
+        'AET "WS1AE" on IP 10.0.0.9 is one of the AllowedCallers of AET TENANT_A, but from another host ' +
+          '(10.0.0.1 expected, DicomCheckModalityHost is true)',
+      );
+    });
+
+    it('compares the host exactly, as the core (no name resolution)', () => {
+      const local = [modality('ws1', 'WS1AE', 'localhost')];
+      expect(decideAllowedCaller(hostCheck, local, caller('WS1AE', '127.0.0.1'), ['ws1']).allowed, 'Host "localhost", IP 127.0.0.1').toBe(false);
+    });
+
+    it('refuses an AET shared with an unlisted modality when the caller is on the unlisted one\'s host', () => {
+      expect(decide(hostCheck, 'TWINAE', '10.0.0.1').allowed, 'TWINAE from twin-other\'s host').toBe(false);
+      expect(decide(hostCheck, 'TWINAE', '10.0.0.2'), 'TWINAE from twin-listed\'s host').toEqual({ allowed: true });
+    });
+
+    it('accepts the host of any listed modality with this AET', () => {
+      expect(decide(hostCheck, 'PAIRAE', '10.0.0.2'), 'PAIRAE from pair-a\'s host').toEqual({ allowed: true });
+      expect(decide(hostCheck, 'PAIRAE', '10.0.0.3'), 'PAIRAE from pair-b\'s host').toEqual({ allowed: true });
+      const decision = decide(hostCheck, 'PAIRAE', '10.0.0.4');
+      expect(decision.allowed, 'PAIRAE from elsewhere').toBe(false);
+      expect(decision.reason, 'PAIRAE from elsewhere: reason lists both hosts').toContain('(10.0.0.2, 10.0.0.3 expected');
+    });
+
+    it('still refuses an unlisted modality from its own host', () => {
+      expect(decide(hostCheck, 'WS2AE', '10.0.0.1').allowed, 'ws2 from its host').toBe(false);
     });
   });
 });

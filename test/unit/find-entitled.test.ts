@@ -29,8 +29,9 @@ describe('matching a shared resource against the query, with the tenant\'s own v
 });
 
 describe('entitlement in C-FIND', () => {
-  it('asks for the unique keys of the query level and of the entitlement level', () => {
-    expect(tagsForEntitlement('Study', { labelsStoreLevels: ['Study', 'Series', 'Instance'] })).toEqual(['0020,000d', '0008,0018']);
+  it('asks for the unique key of the query level, and of the entitlement level when it is above', () => {
+    expect(tagsForEntitlement('Study', { labelsStoreLevels: ['Study', 'Series', 'Instance'] })).toEqual(['0020,000d']);
+    expect(tagsForEntitlement('Instance', { labelsStoreLevels: ['Study'] })).toEqual(['0008,0018', '0020,000d']);
   });
 
   it('can change answers only when it is decided at another level than the query', () => {
