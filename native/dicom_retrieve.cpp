@@ -247,13 +247,12 @@ class TenantMoveIteratorImpl : public TenantMoveIterator {
       : spec_(spec), plan_(std::move(plan)), originatorAet_(std::move(originatorAet)),
         originatorMessageId_(originatorMessageId) {}
 
-  unsigned int GetSubOperationCount() const override {
-    // With SynchronousCMove false, Orthanc's job engine sends: one sub-operation, as the core.
-    return plan_.submittedAsJob ? 1 : static_cast<unsigned int>(plan_.instanceIds.size());
-  }
+  unsigned int GetSubOperationCount() const override { return static_cast<unsigned int>(plan_.instanceIds.size()); }
 
   Status DoNext() override {
     lastFailedUid_.clear();
+    // With SynchronousCMove false, Orthanc's job engine sends in the background; as the
+    // core, the C-MOVE reports each sub-operation done at once.
     if (plan_.submittedAsJob) return Status_Success;
     const std::string& instanceId = plan_.instanceIds[next_++];
     InstanceFile file(instanceId);

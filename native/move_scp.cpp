@@ -32,7 +32,6 @@ struct MoveProgress {
   unsigned int failed = 0;
   unsigned int warnings = 0;
   std::string failedUids;
-  std::unique_ptr<DcmDataset> failedList;
 };
 
 void Start(MoveProgress& progress, T_DIMSE_C_MoveRQ* request, DcmDataset* identifier) {
@@ -120,9 +119,10 @@ void OnMoveResponse(void* callbackData, OFBool cancelled, T_DIMSE_C_MoveRQ* requ
     response->DimseStatus = FinalStatus(progress);
   }
   if (!progress.failedUids.empty()) {
-    progress.failedList.reset(new DcmDataset);
-    progress.failedList->putAndInsertString(DCM_FailedSOPInstanceUIDList, progress.failedUids.c_str());
-    *responseIdentifiers = progress.failedList.get();
+    // DIMSE_moveProvider deletes the response identifiers once sent.
+    auto failedList = std::make_unique<DcmDataset>();
+    failedList->putAndInsertString(DCM_FailedSOPInstanceUIDList, progress.failedUids.c_str());
+    *responseIdentifiers = failedList.release();
   }
 }
 

@@ -47,6 +47,7 @@ export interface DicomOptions {
   limitFindInstances: number;   // "LimitFindInstances", 0 (no limit)
   transcodeDicomProtocol: boolean; // "TranscodeDicomProtocol", true
   scuTimeoutSeconds: number;    // "DicomScuTimeout", 10
+  overwriteInstances: boolean;  // "OverwriteInstances", false
 }
 
 export interface PluginConfiguration {
@@ -149,6 +150,7 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
     limitFindInstances: readUnsigned(config, 'LimitFindInstances', 0),
     transcodeDicomProtocol: readBoolean(config, 'TranscodeDicomProtocol', true),
     scuTimeoutSeconds: readUnsigned(config, 'DicomScuTimeout', 10),
+    overwriteInstances: readBoolean(config, 'OverwriteInstances', false),
   };
 }
 

@@ -46,8 +46,7 @@ export function missingLabels(
       if (!(present[level] ?? []).includes(label)) writes.push({ level, resourceId: ids[level], label });
     }
   }
-  // The instance first: until it is labelled, nothing of it shows through the tenant.
-  return writes.reverse();
+  return writes;
 }
 
 /** The C-STORE status Orthanc's own port gives when storing fails this way. */
@@ -86,6 +85,7 @@ export class PerInstanceQueue {
 export interface StoreContext {
   orthanc: Orthanc;
   queue: PerInstanceQueue;
+  overwriteInstances: boolean;
   beforeLabelWrite?: (write: LabelWrite) => void; // fault injection in tests
 }
 
@@ -105,32 +105,49 @@ export function storeThroughTenant(
 }
 
 async function storeAndLabel(
-  { orthanc, beforeLabelWrite }: StoreContext,
+  { orthanc, overwriteInstances, beforeLabelWrite }: StoreContext,
   tenant: TenantConfig,
   tenantName: string,
   { ids, dicom, callerAet }: IncomingInstance,
 ): Promise<number> {
-  const labelsBefore = await labelsOf(orthanc, 'Instance', ids.Instance);
-  const existedBefore = labelsBefore !== undefined;
+  const post = () => orthanc.postBytes<StoredInstance>('/instances', dicom);
+  const readLabels = () => Promise.all(tenant.labelsStoreLevels.map((level) => labelsOf(orthanc, level, ids[level])));
+  const refuseForeign = () => {
+    orthanc.warning(
+      `${tenantName}: refused the instance ${ids.Instance} sent by ${callerAet}: Orthanc already holds it, and it is not ` +
+        `this tenant's ("ForeignInstances" is "Reject")`,
+    );
+    return DicomStatus.RefusedNotAuthorized;
+  };
 
   let stored: StoredInstance;
-  if (existedBefore && !(await isEntitled(orthanc, tenant, ids, labelsBefore))) {
-    if (tenant.foreignInstances === 'Reject') {
-      orthanc.warning(
-        `${tenantName}: refused the instance ${ids.Instance} sent by ${callerAet}: Orthanc already holds it, and it is not ` +
-          `this tenant's ("ForeignInstances" is "Reject")`,
-      );
-      return DicomStatus.RefusedNotAuthorized;
+  let labelsBefore: (string[] | undefined)[]; // per store level; undefined: Orthanc did not hold it
+  let existedBefore: boolean;
+  try {
+    if (overwriteInstances) {
+      // A POST would overwrite what Orthanc holds: decide first.
+      labelsBefore = await readLabels();
+      const instanceIndex = tenant.labelsStoreLevels.indexOf('Instance');
+      existedBefore =
+        (instanceIndex >= 0 ? labelsBefore[instanceIndex] : await labelsOf(orthanc, 'Instance', ids.Instance)) !== undefined;
+      if (existedBefore && !isEntitled(tenant, labelsBefore)) {
+        if (tenant.foreignInstances === 'Reject') return refuseForeign();
+        stored = { ID: ids.Instance, Status: 'AlreadyStored' }; // "Share", never overwritten
+      } else {
+        stored = await post();
+      }
+    } else {
+      // A POST of an instance Orthanc holds changes nothing ("AlreadyStored"): store and
+      // read the labels at once, then decide.
+      [stored, labelsBefore] = await Promise.all([post(), readLabels()]);
+      existedBefore = stored.Status === 'AlreadyStored';
+      if (existedBefore && !isEntitled(tenant, labelsBefore)) {
+        if (tenant.foreignInstances === 'Reject') return refuseForeign();
+      }
     }
-    // "Share": the existing instance is labelled for this tenant too, never overwritten.
-    stored = { ID: ids.Instance, Status: 'AlreadyStored' };
-  } else {
-    try {
-      stored = await orthanc.postBytes<StoredInstance>('/instances', dicom);
-    } catch (error) {
-      orthanc.error(`${tenantName}: cannot store the instance sent by ${callerAet}: ${describe(error)}`);
-      return statusOfFailedStore(error);
-    }
+  } catch (error) {
+    orthanc.error(`${tenantName}: cannot store the instance sent by ${callerAet}: ${describe(error)}`);
+    return statusOfFailedStore(error);
   }
   if (stored.Status === 'FilteredOut') {
     // Orthanc's own port answers Success too, for compatibility.
@@ -142,43 +159,33 @@ async function storeAndLabel(
     return DicomStatus.RefusedOutOfResources;
   }
 
+  // An instance that was new, or overwritten (OverwriteInstances), carries no label yet.
+  const instanceIsNew = stored.Status !== 'AlreadyStored';
+  const present: Partial<Record<ResourceLevel, string[]>> = {};
+  tenant.labelsStoreLevels.forEach((level, index) => {
+    present[level] = level === 'Instance' && instanceIsNew ? [] : (labelsBefore[index] ?? []);
+  });
+  const writes = missingLabels(tenant, ids, present);
   const added: LabelWrite[] = [];
-  try {
-    // An instance overwritten (OverwriteInstances) loses its labels in Orthanc.
-    const instanceLabels = stored.Status === 'AlreadyStored' ? (labelsBefore ?? []) : [];
-    const present = await presentLabels(orthanc, tenant, ids, instanceLabels);
-    for (const write of missingLabels(tenant, ids, present)) {
+  const outcomes = await Promise.allSettled(
+    writes.map(async (write) => {
       beforeLabelWrite?.(write);
       await orthanc.put(`${URI_PREFIX[write.level]}${write.resourceId}/labels/${write.label}`);
       added.push(write);
-    }
-    return DicomStatus.Success;
-  } catch (error) {
-    orthanc.error(`${tenantName}: cannot label the instance ${stored.ID} sent by ${callerAet}, the store fails: ${describe(error)}`);
-    await undo(orthanc, tenantName, ids.Instance, existedBefore, added);
-    return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
-  }
+    }),
+  );
+  const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failure === undefined) return DicomStatus.Success;
+
+  orthanc.error(`${tenantName}: cannot label the instance ${stored.ID} sent by ${callerAet}, the store fails: ${describe(failure.reason)}`);
+  await undo(orthanc, tenantName, ids.Instance, existedBefore, added);
+  return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
 }
 
-/** Whether an instance Orthanc holds is the tenant's (see entitlement.ts). */
-async function isEntitled(orthanc: Orthanc, tenant: TenantConfig, ids: OrthancIds, instanceLabels: string[]): Promise<boolean> {
-  const level = entitledLevel(tenant);
-  const labels = level === 'Instance' ? instanceLabels : ((await labelsOf(orthanc, level, ids[level])) ?? []);
-  return satisfies(tenant, labels);
-}
-
-/** The tenant's labels already on each level, read just before writing. */
-async function presentLabels(
-  orthanc: Orthanc,
-  tenant: Pick<TenantConfig, 'labelsStoreLevels'>,
-  ids: OrthancIds,
-  instanceLabels: string[],
-): Promise<Partial<Record<ResourceLevel, string[]>>> {
-  const parents = tenant.labelsStoreLevels.filter((level) => level !== 'Instance');
-  const labels = await Promise.all(parents.map((level) => labelsOf(orthanc, level, ids[level])));
-  const present: Partial<Record<ResourceLevel, string[]>> = { Instance: instanceLabels };
-  parents.forEach((level, index) => (present[level] = labels[index] ?? []));
-  return present;
+/** Whether an instance Orthanc holds is the tenant's, from the labels of the store levels (see entitlement.ts). */
+function isEntitled(tenant: TenantConfig, labelsByStoreLevel: (string[] | undefined)[]): boolean {
+  const index = tenant.labelsStoreLevels.indexOf(entitledLevel(tenant));
+  return satisfies(tenant, labelsByStoreLevel[index] ?? []);
 }
 
 /**

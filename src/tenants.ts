@@ -168,7 +168,12 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
     async store(args: CallerArguments & { dicom: Buffer; ids: OrthancIds }): Promise<number> {
       const server = tenant(args.tenant);
       return storeThroughTenant(
-        { orthanc, queue: storeQueue, beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined },
+        {
+          orthanc,
+          queue: storeQueue,
+          overwriteInstances: current().dicom.overwriteInstances,
+          beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined,
+        },
         server,
         tenantName(server),
         { ids: args.ids, dicom: args.dicom, callerAet: args.remoteAet },

@@ -71,6 +71,7 @@ const DEFAULT_DICOM_OPTIONS: DicomOptions = {
   limitFindInstances: 0,
   transcodeDicomProtocol: true,
   scuTimeoutSeconds: 10,
+  overwriteInstances: false,
 };
 
 describe('the section and its "Servers"', () => {
@@ -455,6 +456,7 @@ describe('readDicomOptions', () => {
         LimitFindInstances: 1000,
         TranscodeDicomProtocol: false,
         DicomScuTimeout: 3,
+        OverwriteInstances: true,
       }),
     ).toEqual({
       dicomAet: 'MAIN',
@@ -479,6 +481,7 @@ describe('readDicomOptions', () => {
       limitFindInstances: 1000,
       transcodeDicomProtocol: false,
       scuTimeoutSeconds: 3,
+      overwriteInstances: true,
     });
   });
 

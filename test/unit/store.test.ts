@@ -9,21 +9,21 @@ function tenant(labelsStoreLevels: TenantConfig['labelsStoreLevels'], labels = [
 }
 
 describe('the labels a store adds', () => {
-  it('are every label at every configured level, instance first, nothing elsewhere', () => {
+  it('are every label at every configured level, nothing elsewhere', () => {
     expect(missingLabels(tenant(['Study', 'Instance']), ids, {})).toEqual([
-      { level: 'Instance', resourceId: 'instance', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
-      { level: 'Study', resourceId: 'study', label: 'b' },
       { level: 'Study', resourceId: 'study', label: 'a' },
+      { level: 'Study', resourceId: 'study', label: 'b' },
+      { level: 'Instance', resourceId: 'instance', label: 'a' },
+      { level: 'Instance', resourceId: 'instance', label: 'b' },
     ]);
     expect(missingLabels(tenant(['Patient']), ids, {}).map((write) => write.resourceId)).toEqual(['patient', 'patient']);
   });
 
   it('leave out the labels a resource already carries', () => {
     expect(missingLabels(tenant(['Study', 'Series', 'Instance']), ids, { Study: ['a', 'other'], Series: ['a', 'b'] })).toEqual([
-      { level: 'Instance', resourceId: 'instance', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
       { level: 'Study', resourceId: 'study', label: 'b' },
+      { level: 'Instance', resourceId: 'instance', label: 'a' },
+      { level: 'Instance', resourceId: 'instance', label: 'b' },
     ]);
   });
 });
