@@ -241,7 +241,8 @@ async function findWorkload(): Promise<void> {
   const worker = async () => {
     while (next < specs.length) {
       const index = specs[next++]!;
-      const year = 2015 + (index % years);
+      // Tenant A holds the even studies, B the odd ones: both get every year.
+      const year = 2015 + (Math.floor(index / 2) % years);
       instances[index] = await writeInstance(dataDirectory, {
         sopInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1.1`,
         studyInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}`,
@@ -276,7 +277,7 @@ async function findWorkload(): Promise<void> {
   const inTenantA = (predicate: (index: number) => boolean) => specs.filter((i) => i % 2 === 0 && predicate(i)).length;
   const inAll = (predicate: (index: number) => boolean) => specs.filter(predicate).length;
   const exact = instances[2]!.studyInstanceUid; // one of tenant A's studies
-  const dateRange = (index: number) => 2015 + (index % years) === 2020;
+  const dateRange = (index: number) => 2015 + (Math.floor(index / 2) % years) === 2020;
   const queries: FindQuery[] = [
     { name: 'universal', keys: [], expected: (setup) => (setup === 'core' ? studies : half) },
     {
@@ -302,12 +303,12 @@ async function findWorkload(): Promise<void> {
         const target = endpoint(orthanc);
         const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
         const started = performance.now();
-        const { stderr } = await run('findscu', ['-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
+        const { stdout, stderr } = await run('findscu', ['-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
           env: CLIENT_ENV,
           maxBuffer: 256 * 1024 * 1024,
         });
         const ms = performance.now() - started;
-        const answers = (stderr.match(/Received Find Response \d+ \(Pending\)/g) ?? []).length;
+        const answers = (`${stdout}${stderr}`.match(/Find Response: \d+ \(Pending\)/g) ?? []).length;
         const valid = answers === query.expected(setup);
         samples.push({ workload: `find ${query.name}`, setup, round: repetition, value: ms, unit: 'ms', valid, ...(valid ? {} : { note: `${answers} answers` }) });
       }

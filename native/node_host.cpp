@@ -6,6 +6,7 @@
 #include <Logging.h>
 #include <node.h>
 
+#include <cstdlib>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -32,6 +33,9 @@ bool InitializeProcessOnce(std::string& error) {
   static std::once_flag once;
   std::call_once(once, [] {
     using namespace node::ProcessInitializationFlags;
+    // Every in-process REST call of JS runs on libuv's pool: the default 4 threads would
+    // queue the calls of concurrent associations. An administrator's setting wins.
+    setenv("UV_THREADPOOL_SIZE", "16", 0 /* do not overwrite */);
     // Orthanc owns signals, stdio, resource limits and the command line.
     auto flags = static_cast<Flags>(kNoDefaultSignalHandling | kNoStdioInitialization | kDisableNodeOptionsEnv |
                                     kDisableCLIOptions | kNoAdjustResourceLimits | kNoPrintHelpOrVersionOutput |

@@ -1,5 +1,6 @@
 #!/bin/sh
 # Builds everything, inside the Debian 13 environment (scripts/debian13.sh):
+#   build/generated/                   the configuration schema, compiled by ajv (standalone)
 #   build/bundle.js                    the TypeScript, type-checked and bundled by esbuild
 #   build/libOrthancMultitenantDicom.so  the plugin (CMakeLists.txt via cmake-js), bundle embedded
 #   build/Release/sdk_bridge.node      the SDK bridge as a plain addon for unit tests (binding.gyp)
@@ -10,6 +11,7 @@ mkdir -p build
 exec 9>build/.lock
 flock 9  # concurrent builds share build/
 
+node scripts/compile-schema.mjs
 npx tsc --noEmit -p .
 npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=iife \
   --outfile=build/bundle.js --log-level=warning

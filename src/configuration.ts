@@ -2,7 +2,8 @@
 // semantics as the stock C++ MultitenantDicom plugin) and the global DICOM options
 // the tenants' servers share with Orthanc's own DICOM server.
 
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import validateSection from '../build/generated/configuration-validator.mjs';
 import schema from '../schemas/multitenant-dicom.schema.json' with { type: 'json' };
 
 export type LabelsConstraint = 'All' | 'Any' | 'None';
@@ -93,11 +94,9 @@ interface ValidServer {
 
 type JsonObject = Record<string, unknown>;
 
-// allErrors: ajv's own order is not the one reported (see throwFirst); verbose: errors
-// carry the bad value and their schema node, whose "x-expected" words the message.
-const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true });
-ajv.addKeyword({ keyword: EXPECTED, metaSchema: { type: 'string' } });
-const validateSection = ajv.compile(schema);
+// The schema, compiled by ajv at build time (scripts/compile-schema.mjs) with allErrors
+// (ajv's own order is not the one reported, see throwFirst) and verbose (errors carry the
+// bad value and their schema node, whose "x-expected" words the message).
 
 // Orthanc upper-cases (ASCII only) then accepts these spellings (StringToResourceType
 // in OrthancFramework/Sources/Enumerations.cpp); the schema's pattern admits the same.
