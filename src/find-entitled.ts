@@ -22,7 +22,10 @@ const COUNTERS = {
   SOPClassesInStudy: '0008,0062',
 } as const;
 
-/** Orthanc answers lists of UIDs in chunks: SQL statements have a bounded size. */
+/**
+ * Orthanc answers lists of UIDs in chunks: SQL statements have a bounded size. UIDs have
+ * no letters, so these queries leave CaseSensitive off, which lets Orthanc page them.
+ */
 const CHUNK = 500;
 
 export interface FoundResource {
@@ -78,7 +81,6 @@ export async function restrictToEntitled(
         Level: entitlement,
         Query: { [UNIQUE_KEY[entitlement]]: chunk.join('\\') },
         ...labelFilter,
-        CaseSensitive: true,
         Expand: true,
         Short: true,
         RequestedTags: [UNIQUE_KEY[entitlement]],
@@ -99,7 +101,6 @@ export async function restrictToEntitled(
         Level: entitlement,
         Query: { [UNIQUE_KEY[level]]: chunk.join('\\') },
         ...negation,
-        CaseSensitive: true,
         Expand: true,
         Short: true,
         RequestedTags: [UNIQUE_KEY[level]],
@@ -190,7 +191,6 @@ async function entitledInstancesOf(
       Level: entitlement,
       Query: restriction,
       ...labelFilter,
-      CaseSensitive: true,
       Expand: true,
       Short: true,
       RequestedTags: [UNIQUE_KEY[entitlement]],
@@ -205,7 +205,6 @@ async function entitledInstancesOf(
     Level: 'Instance',
     Query: restriction,
     ...(entitlement === 'Instance' ? labelFilter : {}),
-    CaseSensitive: true,
     Expand: true,
     Short: true,
     RequestedTags: requested,

@@ -72,6 +72,14 @@ export function needsExactRecheck(query: ParsedQuery, caseSensitivePN: boolean):
   return !caseSensitivePN && query.constraints.some((element) => element.vr === 'PN' && hasLetters(element.value));
 }
 
+/**
+ * Whether case matters to any constraint. Orthanc can page (beyond LimitFindResults) only
+ * a case-insensitive /tools/find, so case sensitivity is asked only when it matters.
+ */
+export function needsCaseSensitivity(query: ParsedQuery, caseSensitivePN: boolean): boolean {
+  return query.constraints.some((element) => hasLetters(element.value) && (element.vr !== 'PN' || caseSensitivePN));
+}
+
 export function recheckedConstraints(query: ParsedQuery): QueryElement[] {
   return query.constraints.filter((element) => element.vr !== 'PN' && hasLetters(element.value));
 }
@@ -98,7 +106,7 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     LabelsConstraint: tenant.labelsConstraint,
     Expand: true,
     Short: true,
-    CaseSensitive: recheck ? false : true,
+    CaseSensitive: !recheck && needsCaseSensitivity(query, options.caseSensitivePN),
     RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant)])],
   };
   return body;

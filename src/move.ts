@@ -62,13 +62,13 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
   const entitlement = entitledLevel(tenant);
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
 
-  // The resources named by the request that the tenant sees at the query level.
+  // The resources named by the request that the tenant sees at the query level. Matched
+  // without case, which lets Orthanc page the answer, then kept only on exact equality.
   const candidates = (
     await orthanc.find<Found>({
       Level: keys.level,
       Query: { [keys.tag]: keys.values.join('\\') },
       ...labelFilter,
-      CaseSensitive: true,
       Expand: true,
       Short: true,
       RequestedTags: [keys.tag, UNIQUE_KEY[keys.level], UNIQUE_KEY[entitlement]],
@@ -83,7 +83,6 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
       Level: entitlement,
       Query: { [UNIQUE_KEY[keys.level]]: uids.join('\\') },
       ...labelFilter,
-      CaseSensitive: true,
     });
     return instancesOf(orthanc, entitlement, entitled);
   } else {
@@ -93,7 +92,6 @@ export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig
       Level: entitlement,
       Query: { [UNIQUE_KEY[entitlement]]: ancestorUids.join('\\') },
       ...labelFilter,
-      CaseSensitive: true,
       Expand: true,
       Short: true,
       RequestedTags: [UNIQUE_KEY[entitlement]],

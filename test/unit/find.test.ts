@@ -78,6 +78,11 @@ describe('the /tools/find request', () => {
     });
   });
 
+  it('asks no case sensitivity when no constraint has letters, so that Orthanc can page the answer', () => {
+    const query = parseQuery([level('STUDY'), element('0020,000d', 'UI', '1.2.3\\1.2.4'), element('0008,0020', 'DA', '2020-')]);
+    expect(findBody(query, tenant, readDicomOptions({})).CaseSensitive).toBe(false);
+  });
+
   it('is case-insensitive when a PN constraint has letters, and the other constraints are re-checked', () => {
     const query = parseQuery([level('STUDY'), element('0010,0010', 'PN', 'doe*'), element('0010,0020', 'LO', 'abc'), element('0008,0020', 'DA', '2020-')]);
     expect(needsExactRecheck(query, false)).toBe(true);
