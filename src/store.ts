@@ -138,9 +138,19 @@ async function storeAndLabel(
       }
     } else {
       // A POST of an instance Orthanc holds changes nothing ("AlreadyStored"): store and
-      // read the labels at once, then decide.
-      [stored, labelsBefore] = await Promise.all([post(), readLabels()]);
+      // read the parents' labels at once, then decide; the instance's own labels matter
+      // only if Orthanc held it.
+      const parentReads = Promise.all(
+        tenant.labelsStoreLevels.map((level) => (level === 'Instance' ? undefined : labelsOf(orthanc, level, ids[level]))),
+      );
+      parentReads.catch(() => undefined); // awaited below, unless the POST fails first
+      stored = await post();
       existedBefore = stored.Status === 'AlreadyStored';
+      const [parents, instance] = await Promise.all([
+        parentReads,
+        existedBefore ? labelsOf(orthanc, 'Instance', ids.Instance) : undefined,
+      ]);
+      labelsBefore = tenant.labelsStoreLevels.map((level, index) => (level === 'Instance' ? instance : parents[index]));
       if (existedBefore && !isEntitled(tenant, labelsBefore)) {
         if (tenant.foreignInstances === 'Reject') return refuseForeign();
       }
