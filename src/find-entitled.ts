@@ -34,18 +34,15 @@ export interface FoundResource {
 }
 
 /**
- * Tags the main query must also ask for, so that entitlement can be decided: the query
- * level's unique key, and the entitlement level's when it is above (never a tag below
- * the query level: Orthanc could not page such a query).
+ * Tags the main query must also ask for, so that entitlement can be decided: the
+ * PatientID, the query level's unique key, and the entitlement level's when it is above
+ * (never a tag below the query level: Orthanc could not page such a query).
  */
 export function tagsForEntitlement(level: ResourceLevel, tenant: Pick<TenantConfig, 'labelsStoreLevels'>): string[] {
   const entitlement = entitledLevel(tenant);
-  return depth(entitlement) < depth(level) ? [UNIQUE_KEY[level], UNIQUE_KEY[entitlement]] : [UNIQUE_KEY[level]];
-}
-
-/** Whether restricting to entitled instances can drop or change answers at this level. */
-export function mayRestrict(level: ResourceLevel, tenant: Pick<TenantConfig, 'labelsStoreLevels'>): boolean {
-  return depth(entitledLevel(tenant)) !== depth(level);
+  const keys = [UNIQUE_KEY.Patient, UNIQUE_KEY[level]];
+  if (depth(entitlement) < depth(level)) keys.push(UNIQUE_KEY[entitlement]);
+  return unique(keys);
 }
 
 type Answer = Record<string, string>;
@@ -67,14 +64,12 @@ export async function restrictToEntitled(
   const entitlement = entitledLevel(tenant);
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
   const uidOf = (resource: FoundResource, key: string) => stringOf(resource.RequestedTags?.[key]) ?? '';
+  const patientOf = (resource: FoundResource) => uidOf(resource, UNIQUE_KEY.Patient);
 
-  if (depth(entitlement) === depth(level)) {
-    return resources.map((resource) => answerOf(resource.RequestedTags ?? {}));
-  }
-
+  let candidates = resources;
   if (depth(entitlement) < depth(level)) {
     // The entitlement level is above: all instances of a resource share that ancestor.
-    const ancestors = unique(resources.map((resource) => uidOf(resource, UNIQUE_KEY[entitlement])));
+    const ancestors = unique(candidates.map((resource) => uidOf(resource, UNIQUE_KEY[entitlement])));
     const entitled = new Set<string>();
     for (const chunk of chunks(ancestors)) {
       const found = await orthanc.find<FoundResource>({
@@ -87,36 +82,35 @@ export async function restrictToEntitled(
       });
       for (const ancestor of found) entitled.add(uidOf(ancestor, UNIQUE_KEY[entitlement]));
     }
-    return resources
-      .filter((resource) => entitled.has(uidOf(resource, UNIQUE_KEY[entitlement])))
-      .map((resource) => answerOf(resource.RequestedTags ?? {}));
+    candidates = candidates.filter((resource) => entitled.has(uidOf(resource, UNIQUE_KEY[entitlement])));
   }
 
-  // The entitlement level is below: which resources hold anything that is not the tenant's?
-  const uids = unique(resources.map((resource) => uidOf(resource, UNIQUE_KEY[level])));
+  // A patient that also holds what is not the tenant's may carry values (of the patient,
+  // a study, a series) that came from another sender: its resources are answered from the
+  // tenant's own instances. The others keep Orthanc's answer.
+  const patients = unique(candidates.map(patientOf));
   const shared = new Set<string>();
   for (const negation of negatedConstraints(tenant)) {
-    for (const chunk of chunks(uids)) {
+    for (const chunk of chunks(patients)) {
       const foreign = await orthanc.find<FoundResource>({
         Level: entitlement,
-        Query: { [UNIQUE_KEY[level]]: chunk.join('\\') },
+        Query: { [UNIQUE_KEY.Patient]: chunk.join('\\') },
         ...negation,
         Expand: true,
         Short: true,
-        RequestedTags: [UNIQUE_KEY[level]],
+        RequestedTags: [UNIQUE_KEY.Patient],
       });
-      for (const resource of foreign) shared.add(uidOf(resource, UNIQUE_KEY[level]));
+      for (const resource of foreign) shared.add(patientOf(resource));
     }
   }
 
   const answers: Answer[] = [];
-  for (const resource of resources) {
-    const uid = uidOf(resource, UNIQUE_KEY[level]);
-    if (!shared.has(uid)) {
+  for (const resource of candidates) {
+    if (!shared.has(patientOf(resource))) {
       answers.push(answerOf(resource.RequestedTags ?? {}));
       continue;
     }
-    const values = await entitledValues(orthanc, tenant, query, uid);
+    const values = await entitledValues(orthanc, tenant, query, patientOf(resource), uidOf(resource, UNIQUE_KEY[level]));
     if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
       answers.push(answerOf(values));
     }
@@ -137,9 +131,10 @@ async function entitledValues(
   orthanc: Orthanc,
   tenant: TenantConfig,
   query: ParsedQuery,
+  patientId: string,
   uid: string,
 ): Promise<Record<string, unknown> | undefined> {
-  const instances = await entitledInstancesOf(orthanc, tenant, query.level, uid);
+  const instances = await entitledInstancesOf(orthanc, tenant, query.level, patientId, uid);
   if (instances.length === 0) return undefined;
 
   const distinct = (tag: string) => unique(instances.map((instance) => stringOf(instance.RequestedTags?.[tag]) ?? '')).sort();
@@ -162,7 +157,17 @@ async function entitledValues(
     counters[COUNTERS.NumberOfStudyRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
     counters[COUNTERS.NumberOfStudyRelatedInstances] = String(instances.length);
     counters[COUNTERS.SOPClassesInStudy] = distinct(SOP_CLASS_UID).join('\\');
-    counters[Tags.ModalitiesInStudy] = distinct(MODALITY).filter((modality) => modality !== '').join('\\');
+    // A series' Modality in Orthanc's index may be another sender's: read the tenant's own.
+    if (query.returnedTags.includes(Tags.ModalitiesInStudy)) {
+      const modalities = await Promise.all(
+        unique(instances.map((instance) => stringOf(instance.RequestedTags?.[UNIQUE_KEY.Series]) ?? '')).map(async (series) => {
+          const first = instances.find((instance) => stringOf(instance.RequestedTags?.[UNIQUE_KEY.Series]) === series)!;
+          const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${first.ID}/tags?short`);
+          return stringOf(tags[MODALITY]) ?? '';
+        }),
+      );
+      counters[Tags.ModalitiesInStudy] = unique(modalities.filter((modality) => modality !== '')).sort().join('\\');
+    }
   } else if (query.level === 'Series') {
     counters[COUNTERS.NumberOfSeriesRelatedInstances] = String(instances.length);
   }
@@ -179,12 +184,14 @@ async function entitledInstancesOf(
   orthanc: Orthanc,
   tenant: TenantConfig,
   level: ResourceLevel,
+  patientId: string,
   uid: string,
 ): Promise<EntitledInstance[]> {
   const entitlement = entitledLevel(tenant);
-  const requested = [UNIQUE_KEY.Study, UNIQUE_KEY.Series, UNIQUE_KEY.Instance, SOP_CLASS_UID, MODALITY];
+  const requested = [UNIQUE_KEY.Study, UNIQUE_KEY.Series, UNIQUE_KEY.Instance, SOP_CLASS_UID];
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
-  let restriction: Record<string, string> = { [UNIQUE_KEY[level]]: uid };
+  // The UID with the PatientID: the same Study Instance UID may exist under two patients.
+  let restriction: Record<string, string> = { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[level]]: uid };
   if (entitlement !== 'Instance') {
     // Instances carry no labels: find the entitled resources at their level first.
     const entitled = await orthanc.find<FoundResource>({

@@ -2,7 +2,7 @@
 // (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
 import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
-import { mayRestrict, restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
+import { restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
 import { CappedFindError, type FindRequest, type Orthanc } from './orthanc.js';
 
 /** One element of the C-FIND identifier, as the native shim sends it. */
@@ -152,11 +152,9 @@ export async function findThroughTenant(
     resources = resources.filter((resource) => matched.has(resource.ID));
   }
 
-  const answers = mayRestrict(query.level, tenant)
-    ? await restrictToEntitled(orthanc, tenant, options, query, resources, (values) =>
-        answerOf({ RequestedTags: values }, query, tenant.aet),
-      )
-    : resources.map((resource) => answerOf(resource, query, tenant.aet));
+  const answers = await restrictToEntitled(orthanc, tenant, options, query, resources, (values) =>
+    answerOf({ RequestedTags: values }, query, tenant.aet),
+  );
   // Orthanc 1.12.7's own C-FIND logs that LimitFindResults is reached, and answers
   // every match anyway, with Success: so does this one, whenever Orthanc can page.
   return { answers, complete };

@@ -58,6 +58,20 @@ interface Found {
 /** Orthanc identifiers of the instances a retrieve sends, each once, in a stable order. */
 export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig, elements: QueryElement[]): Promise<string[]> {
   const keys = retrieveKeys(elements);
+  const instances = await instancesOfKeys(orthanc, tenant, keys);
+  if (keys.tag !== ACCESSION_NUMBER) return instances;
+  // The AccessionNumber Orthanc keeps for a study comes from its first instance, maybe
+  // another sender's: keep the instances whose own file has the requested one.
+  const kept = await Promise.all(
+    instances.map(async (id) => {
+      const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${id}/tags?short`);
+      return keys.values.includes(typeof tags[ACCESSION_NUMBER] === 'string' ? (tags[ACCESSION_NUMBER] as string) : '');
+    }),
+  );
+  return instances.filter((_, index) => kept[index]);
+}
+
+async function instancesOfKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<string[]> {
   if (keys.values.length === 0) return [];
   const entitlement = entitledLevel(tenant);
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };

@@ -192,8 +192,13 @@ async function storeAndLabel(
   return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
 }
 
-/** Whether an instance Orthanc holds is the tenant's, from the labels of the store levels (see entitlement.ts). */
+/**
+ * Whether an instance Orthanc holds is the tenant's, from the labels of the store levels
+ * (see entitlement.ts). Never for a "None" tenant: what it stores carries its labels, so
+ * an instance it would see came through another tenant or Orthanc's own port.
+ */
 function isEntitled(tenant: TenantConfig, labelsByStoreLevel: (string[] | undefined)[]): boolean {
+  if (tenant.labelsConstraint === 'None') return false;
   const index = tenant.labelsStoreLevels.indexOf(entitledLevel(tenant));
   return satisfies(tenant, labelsByStoreLevel[index] ?? []);
 }

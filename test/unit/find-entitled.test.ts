@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchesConstraint, mayRestrict, tagsForEntitlement } from '../../src/find-entitled.js';
+import { matchesConstraint, tagsForEntitlement } from '../../src/find-entitled.js';
 import type { QueryElement } from '../../src/find.js';
 
 const constraint = (tag: string, vr: string, value: string): QueryElement => ({ tag, vr, value });
@@ -29,15 +29,10 @@ describe('matching a shared resource against the query, with the tenant\'s own v
 });
 
 describe('entitlement in C-FIND', () => {
-  it('asks for the unique key of the query level, and of the entitlement level when it is above', () => {
-    expect(tagsForEntitlement('Study', { labelsStoreLevels: ['Study', 'Series', 'Instance'] })).toEqual(['0020,000d']);
-    expect(tagsForEntitlement('Instance', { labelsStoreLevels: ['Study'] })).toEqual(['0008,0018', '0020,000d']);
+  it('asks for the PatientID, the unique key of the query level, and of the entitlement level when it is above', () => {
+    expect(tagsForEntitlement('Study', { labelsStoreLevels: ['Study', 'Series', 'Instance'] })).toEqual(['0010,0020', '0020,000d']);
+    expect(tagsForEntitlement('Instance', { labelsStoreLevels: ['Study'] })).toEqual(['0010,0020', '0008,0018', '0020,000d']);
+    expect(tagsForEntitlement('Patient', { labelsStoreLevels: ['Patient'] })).toEqual(['0010,0020']);
   });
 
-  it('can change answers only when it is decided at another level than the query', () => {
-    expect(mayRestrict('Instance', { labelsStoreLevels: ['Instance'] })).toBe(false);
-    expect(mayRestrict('Study', { labelsStoreLevels: ['Study'] })).toBe(false);
-    expect(mayRestrict('Study', { labelsStoreLevels: ['Study', 'Instance'] })).toBe(true);
-    expect(mayRestrict('Instance', { labelsStoreLevels: ['Study'] })).toBe(true);
-  });
 });

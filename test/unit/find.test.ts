@@ -73,7 +73,7 @@ describe('the /tools/find request', () => {
       Expand: true,
       Short: true,
       CaseSensitive: true,
-      // The returned keys, then what entitlement needs: the study's UID.
+      // The returned keys, then what entitlement needs: the PatientID and the study's UID.
       RequestedTags: ['0010,0020', '0008,0061', '0020,000d'],
     });
   });
