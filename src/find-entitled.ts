@@ -110,7 +110,7 @@ export async function restrictToEntitled(
       answers.push(answerOf(resource.RequestedTags ?? {}));
       continue;
     }
-    const values = await entitledValues(orthanc, tenant, query, patientOf(resource), uidOf(resource, UNIQUE_KEY[level]));
+    const values = await entitledValues(orthanc, tenant, query, patientOf(resource), uidOf(resource, UNIQUE_KEY[level]), resource.RequestedTags ?? {});
     if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
       answers.push(answerOf(values));
     }
@@ -133,6 +133,7 @@ async function entitledValues(
   query: ParsedQuery,
   patientId: string,
   uid: string,
+  orthancValues: Record<string, unknown>,
 ): Promise<Record<string, unknown> | undefined> {
   const instances = await entitledInstancesOf(orthanc, tenant, query.level, patientId, uid);
   if (instances.length === 0) return undefined;
@@ -176,7 +177,8 @@ async function entitledValues(
   const first = [...instances].sort((a, b) => (stringOf(a.RequestedTags?.[UNIQUE_KEY.Instance]) ?? '').localeCompare(stringOf(b.RequestedTags?.[UNIQUE_KEY.Instance]) ?? ''))[0]!;
   const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${first.ID}/tags?short`);
   const values: Record<string, unknown> = {};
-  for (const tag of query.returnedTags) values[tag] = counters[tag] ?? tags[tag];
+  // What no file holds (e.g. InstanceAvailability, which Orthanc computes) is Orthanc's value.
+  for (const tag of query.returnedTags) values[tag] = counters[tag] ?? tags[tag] ?? orthancValues[tag];
   return values;
 }
 
