@@ -94,11 +94,6 @@ const BUG_ENTITLED_CANDIDATES =
   'src/find-entitled.ts restrictToEntitled(): candidates are matched by /tools/find on the whole shared resource, then ' +
   'only filtered; a resource whose own view matches but whose whole does not (NumberOfStudyRelatedSeries=1 for a study ' +
   'whose other series is another tenant\'s; Modality, read from one instance, at STUDY level) is lost';
-const BUG_ENTITLED_INSTANCE_AVAILABILITY =
-  'src/find-entitled.ts restrictToEntitled(), entitledValues(): at IMAGE level, an instance of a patient that also ' +
-  'holds instances that are not the tenant\'s is answered with the values of /instances/{id}/tags, which hold no ' +
-  'InstanceAvailability: the tenant answers (0008,0056) empty where the core answers "ONLINE", and drops the ' +
-  'instance when InstanceAvailability=ONLINE is a matching key';
 const BUG_LIMIT_FULL_PAGE =
   'src/orthanc.ts find(), src/find.ts findThroughTenant(): Orthanc refuses Since for a constraint sent with ' +
   'CaseSensitive true (a value with letters, not a PN); when the first page (LimitFindResults, at IMAGE level ' +
@@ -282,9 +277,7 @@ const QUERIES: FindQuery[] = [
   }),
   q('"images", a lower-case synonym, is echoed', 'images', 'study', ['PatientID=CF-CASE']),
   q('PN and AccessionNumber at IMAGE level', 'IMAGE', 'study', ['PatientName=doe*', 'AccessionNumber=ACC-LOWER', 'PatientID']),
-  q('InstanceAvailability as a matching key', 'IMAGE', 'study', ['InstanceAvailability=ONLINE', 'SeriesInstanceUID'], {
-    knownMismatch: { bug: BUG_ENTITLED_INSTANCE_AVAILABILITY, lines: /^TENANT_(A|B|ANY|NOT_A): missing SOPInstanceUID: .+$/ },
-  }),
+  q('InstanceAvailability as a matching key', 'IMAGE', 'study', ['InstanceAvailability=ONLINE', 'SeriesInstanceUID']),
   q('a sequence as a return key at IMAGE level', 'IMAGE', 'study', ['PatientID=CF-EXTRA', 'ProcedureCodeSequence']),
   q('multi-valued ImageType with a wildcard (not a main DICOM tag)', 'IMAGE', 'study', ['(0008,0008) CS=ORIGINAL*AXIAL']),
   q('multi-valued ImageType with a wildcard, and a PN key', 'IMAGE', 'study', ['PatientName=extra*', '(0008,0008) CS=ORIGINAL*AXIAL']),
@@ -303,12 +296,7 @@ const QUERIES: FindQuery[] = [
     'SeriesInstanceUID',
     'NumberOfSeriesRelatedInstances',
     'InstanceAvailability',
-  ], {
-    knownMismatch: {
-      bug: BUG_ENTITLED_INSTANCE_AVAILABILITY,
-      lines: /^TENANT_(A|B|ANY|NOT_A): SOPInstanceUID \S+, \(0008,0056\): core CS \[ONLINE\], tenant CS \[\]$/,
-    },
-  }),
+  ]),
 ];
 
 /** The queries run again against an Orthanc with CaseSensitivePN and UTF-8 as its default encoding. */
