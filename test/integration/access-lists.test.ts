@@ -20,9 +20,8 @@
 // echoscu & co. cannot choose their source address, so every caller comes from 127.0.0.1:
 // a host mismatch is obtained by configuring modalities on 127.0.0.2.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,27 +41,8 @@ const MOVES_AET = 'MOVES';
 // ---------------------------------------------------------------------------------------
 // Ports: distinct, outside the ephemeral range (see test/integration/store.test.ts).
 
-const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-let nextPort = 0;
-
-async function uniquePort(): Promise<number> {
-  const [low = 32768, high = 60999] = EPHEMERAL;
-  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
-  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
-  while (nextPort <= last) {
-    const port = nextPort++;
-    if (await isFree(port)) return port;
-  }
-  return freePort();
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
-}
+// Distinct ports, outside the ephemeral range (see freePort).
+const uniquePort = freePort;
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

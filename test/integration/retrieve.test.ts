@@ -24,9 +24,7 @@
 // Move destinations are DCMTK storescp processes (with -d, their log shows each
 // association's calling and called AETs and each file stored).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,27 +37,8 @@ import { literal, multitenantSection, PLUGIN_PATH, tenantName } from '../support
 // ---------------------------------------------------------------------------------------
 // Ports: distinct, outside the ephemeral range (see store.test.ts: freePort() may repeat).
 
-const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-let nextPort = 0;
-
-async function uniquePort(): Promise<number> {
-  const [low = 32768, high = 60999] = EPHEMERAL;
-  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
-  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
-  while (nextPort <= last) {
-    const port = nextPort++;
-    if (await isFree(port)) return port;
-  }
-  return freePort();
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
-}
+// Distinct ports, outside the ephemeral range (see freePort).
+const uniquePort = freePort;
 
 // ---------------------------------------------------------------------------------------
 // The data: 25 instances of 7 patients.

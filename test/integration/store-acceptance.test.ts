@@ -31,7 +31,6 @@
 //   is not called, and the instance's metadata say Origin "Plugins", RemoteAET "".
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,27 +83,8 @@ const ENCODINGS: Record<Encoding, { convert?: string[]; propose: string[] }> = {
 // ---------------------------------------------------------------------------------------
 // Ports: distinct, and outside the ephemeral range (see test/integration/store.test.ts).
 
-const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-let nextPort = 0;
-
-async function uniquePort(): Promise<number> {
-  const [low = 32768, high = 60999] = EPHEMERAL;
-  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
-  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
-  while (nextPort <= last) {
-    const port = nextPort++;
-    if (await isFree(port)) return port;
-  }
-  return freePort();
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
-}
+// Distinct ports, outside the ephemeral range (see freePort).
+const uniquePort = freePort;
 
 // ---------------------------------------------------------------------------------------
 // Files: 8-bit MONOCHROME2 images written by dump2dcm, then compressed by DCMTK.
