@@ -8,7 +8,8 @@
 // Whatever reached Orthanc through one side must never show through the other: every
 // C-FIND answer (PATIENT, STUDY, SERIES, IMAGE: the resources, every attribute value and
 // every computed count) is what the tenant's entitled instances give, and nothing else;
-// a query that matches only the other side's values finds nothing; C-MOVE and C-GET at
+// a query that matches only the other side's values finds nothing, one by the tenant's
+// own values finds its resource (or is a known limit, a miss); C-MOVE and C-GET at
 // every level send exactly the tenant's entitled instances, each once; a C-STORE of an
 // instance Orthanc holds and that is not the tenant's is refused (0x0124) and changes
 // nothing ("ForeignInstances": "Reject", the default), or labels the existing instance
@@ -35,13 +36,17 @@
 //
 // Two Orthancs: OverwriteInstances false (every collision) and true (the collisions that
 // send an instance Orthanc already holds). Every DICOM operation runs in the beforeAll,
-// in parallel (about a thousand DCMTK calls); the tests read their outcomes, one test per
+// in parallel (about two thousand DCMTK calls); the tests read their outcomes, one test per
 // case x group x operation, each listing every finding ("LEAK ..." when a value, a count,
-// a resource or an instance of a part not entitled to the tenant shows through it). A
-// cell with a known bug (BUGS, KNOWN_CELLS) is a "KNOWN LEAK" test: it checks that every
-// finding is of the known kinds, and fails once the plugin is fixed. Beyond the matrix: a
-// None tenant sending an instance it is entitled to, and the startup warning of a tenant
-// whose LabelsStoreLevels lacks Instance. ISOLATION_REPORT=<file> writes every finding.
+// a resource or an instance of a part not entitled to the tenant shows through it; other
+// lines are mismatches, e.g. misses). A cell with known findings (KNOWN, KNOWN_CELLS) is a
+// "KNOWN LEAK" or "KNOWN LIMIT" test: it checks that every finding is of the known kinds,
+// and fails once the plugin changes. Beyond the matrix: the stores of a None tenant (any
+// instance Orthanc holds is foreign to it: refused with "Reject", labelled and never
+// overwritten with "Share"), the values Orthanc keeps of another sender's deleted
+// instance (a KNOWN LEAK), and the startup warning of a tenant whose LabelsStoreLevels
+// lacks Instance. ISOLATION_REPORT=<file> writes every finding (run through
+// scripts/debian13.sh, pass it with `env`: its sandbox keeps only MTD_* and VITEST_*).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -135,10 +140,12 @@ const NOT_A = tenant('NOT_A', 'None', ['none_a']);
 const NEITHER = tenant('NEITHER', 'None', ['none_a', 'none_b']);
 const SHARE_A = tenant('SHARE_A', 'All', ['share_a'], FOUR_LEVELS);
 const SHARE_B = tenant('SHARE_B', 'All', ['share_b'], FOUR_LEVELS, 'Share');
+/** Only for the stores of a None tenant with "Share" (beyond the matrix). */
+const NOT_B_SHARE = tenant('NOT_B_SHARE', 'None', ['none_b'], undefined, 'Share');
 /** Only for the startup warning: its isolation is only as fine as the series. */
 const COARSE = tenant('COARSE', 'All', ['coarse'], ['Study', 'Series']);
 
-const TENANTS = [ALL_A, ALL_B, ANY_A, ANY_B, SEND_A, SEND_B, NOT_B, NOT_A, NEITHER, SHARE_A, SHARE_B, COARSE];
+const TENANTS = [ALL_A, ALL_B, ANY_A, ANY_B, SEND_A, SEND_B, NOT_B, NOT_A, NEITHER, SHARE_A, SHARE_B, COARSE, NOT_B_SHARE];
 
 type CaseKey = 'patient' | 'study' | 'series' | 'sop' | 'study-uid' | 'sop-uid';
 
@@ -837,6 +844,76 @@ async function checkProbe(deployment: Deployment, viewer: Tenant, collision: Col
   return [`LEAK ${prefix}: finds ${found.join(', ')}`];
 }
 
+interface OwnProbe {
+  level: QueryLevel;
+  key: string; // "Keyword=value"
+  resource: ViewedResource;
+}
+
+/**
+ * Queries by the tenant's own values (those of its instances in the resource, when they
+ * agree) of what it sees in a patient that also holds instances that are not its own
+ * (elsewhere, Orthanc's values are the tenant's): each must find that resource, and only
+ * it. At IMAGE level, one instance per series and part.
+ */
+function ownProbes(deployment: Deployment, viewer: Tenant, collision: Collision): OwnProbe[] {
+  const result: OwnProbe[] = [];
+  const shared = new Set(
+    heldInstances(collision)
+      .filter((instance) => !isEntitled(deployment, viewer, instance))
+      .map((instance) => instance.ids.patient),
+  );
+  for (const level of QUERY_LEVELS) {
+    const probed = new Set<string>();
+    for (const resource of view(deployment, viewer, collision, level)) {
+      const first = resource.entitled[0]!;
+      if (!shared.has(first.ids.patient)) continue;
+      if (level === 'IMAGE' && probed.has(`${first.ids.series}|${first.part}`)) continue;
+      probed.add(`${first.ids.series}|${first.part}`);
+      const add = (key: string) => result.push({ level, key, resource });
+      const single = (field: keyof SyntheticInstance, key: (value: string) => string) => {
+        const values = [...new Set(resource.entitled.map((instance) => String(instance[field])))];
+        if (values.length === 1) add(key(values[0]!));
+      };
+      single('patientName', (name) => `PatientName=${name.split('^')[0]}*`);
+      if (level !== 'PATIENT') {
+        single('studyDescription', (value) => `StudyDescription=${value}`);
+        single('accessionNumber', (value) => `AccessionNumber=${value}`);
+      }
+      if (level === 'SERIES' || level === 'IMAGE') single('modality', (value) => `Modality=${value}`);
+      if (level === 'STUDY') {
+        // A series' modality, when the tenant's instances of it agree.
+        const bySeries = new Map<string, Set<string>>();
+        for (const instance of resource.entitled) bySeries.set(instance.ids.series, (bySeries.get(instance.ids.series) ?? new Set()).add(instance.modality));
+        const modalities = [...bySeries.values()].filter((values) => values.size === 1).map((values) => [...values][0]!);
+        for (const modality of new Set(modalities)) add(`ModalitiesInStudy=${modality}`);
+      }
+      const counter = { PATIENT: 'NumberOfPatientRelatedInstances', STUDY: 'NumberOfStudyRelatedInstances', SERIES: 'NumberOfSeriesRelatedInstances' } as const;
+      if (level !== 'IMAGE') add(`${counter[level]}=${resource.entitled.length}`);
+    }
+  }
+  return result;
+}
+
+async function checkOwnProbe(deployment: Deployment, viewer: Tenant, collision: Collision, probe: OwnProbe): Promise<string[]> {
+  const first = probe.resource.entitled[0]!;
+  const keys = [`PatientID=${first.patientId}`, probe.key];
+  if (probe.level !== 'PATIENT') keys.push(`${UNIQUE_KEYWORD[probe.level]}=${String(first[UNIQUE[probe.level]])}`);
+  const result = await find(deployment, viewer, probe.level, keys);
+  const prefix = `${viewer.aet} C-FIND ${probe.level} ${probe.key} (the tenant's own value of ${probe.resource.key})`;
+  if (!result.ok) return [`${prefix}: findscu ${describeResult(result)}`];
+  if (result.answers.length === 0) return [`${prefix}: finds nothing`];
+  const lines: string[] = [];
+  const visible = new Set(view(deployment, viewer, collision, probe.level).map((resource) => resource.key));
+  for (const answer of result.answers) {
+    const key = `${valuesOf(answer, 'PatientID')[0] ?? ''}|${valuesOf(answer, UNIQUE_KEYWORD[probe.level])[0] ?? ''}`;
+    if (key === probe.resource.key) continue;
+    lines.push(visible.has(key) ? `${prefix}: also finds ${key}` : `LEAK ${prefix}: finds ${key}, which holds nothing the tenant sees`);
+  }
+  if (result.answers.length > 1) lines.push(`${prefix}: ${result.answers.length} answers`);
+  return lines;
+}
+
 // ---------------------------------------------------------------------------------------
 // C-MOVE and C-GET.
 
@@ -1054,6 +1131,7 @@ async function runChecks(deployment: Deployment, work: string): Promise<void> {
     for (const viewer of collision.group.viewers) {
       for (const level of QUERY_LEVELS) add(collision, 'C-FIND', checkFind(deployment, viewer, collision, level));
       for (const probe of probes(deployment, viewer, collision)) add(collision, 'C-FIND', checkProbe(deployment, viewer, collision, probe));
+      for (const probe of ownProbes(deployment, viewer, collision)) add(collision, 'C-FIND', checkOwnProbe(deployment, viewer, collision, probe));
       for (const retrieval of retrievals(deployment, viewer, collision)) {
         add(collision, 'C-MOVE', checkRetrieve(deployment, viewer, collision, retrieval, 'C-MOVE', work));
         add(collision, 'C-GET', checkRetrieve(deployment, viewer, collision, retrieval, 'C-GET', work));
@@ -1065,110 +1143,300 @@ async function runChecks(deployment: Deployment, work: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Known bugs: a cell of the matrix that shows one is a "KNOWN LEAK" test, which checks
-// that every finding is of the listed kinds and that each listed kind still shows (so it
-// fails once the plugin is fixed: then drop the entry). Anything else fails the test.
+// Known findings: a cell of the matrix that shows one is a "KNOWN LEAK" test (something
+// that is not the tenant's shows through it) or a "KNOWN LIMIT" test (the tenant's own
+// data is not found by its own values: a miss, nothing of another sender shows). Such a
+// test checks that every finding is of the listed kinds and that each listed kind still
+// shows, so it fails once the plugin changes: then drop the entry. A LIMIT never covers a
+// "LEAK" line. Anything else fails the test.
+//
+// Fixed, and now checked as plain cells (no entry): ANCESTOR_TAGS (values of an ancestor
+// created by another sender, at SERIES and IMAGE level), SERIES_MODALITY (another
+// sender's Modality in ModalitiesInStudy), SAME_UID_MERGE (studies with one UID under two
+// PatientIDs merged), ACCESSION_RETRIEVE (a retrieve by another sender's AccessionNumber
+// sending the tenant's instances of the study).
 
-const BUGS = {
-  ANCESTOR_TAGS: {
-    bug:
-      'src/find.ts + src/find-entitled.ts: at SERIES and IMAGE level, a resource that holds only the tenant\'s instances ' +
-      'is answered (and matched, by /tools/find) with the main DICOM tags Orthanc keeps on its ancestors (PatientName, ' +
-      'StudyDescription, AccessionNumber, and at IMAGE level Modality), which come from whoever created the ancestor ' +
-      'first: another tenant or the main port. mayRestrict() is false at IMAGE level, and restrictToEntitled() looks for ' +
-      'foreign instances in the resource of the query level only, never in its ancestors',
-    lines: /^LEAK \S+ C-FIND (SERIES|IMAGE)[ :]/,
+interface Known {
+  kind: 'LEAK' | 'LIMIT';
+  what: string;
+  lines: RegExp;
+}
+
+type KnownKey = 'ACCESSION_FIRST_SENDER' | 'OWN_VALUE_FIRST_SENDER' | 'OWN_COUNT_SHARED';
+
+const KNOWN: Record<KnownKey, Known> = {
+  ACCESSION_FIRST_SENDER: {
+    kind: 'LIMIT',
+    what:
+      'src/move.ts instancesToRetrieve(), by design (README "Known limits"): a retrieve at STUDY level by ' +
+      'AccessionNumber matches the study on the AccessionNumber Orthanc keeps for it, from its first instance, then ' +
+      'keeps the instances whose own file carries the requested one: on a study first created by another sender (here ' +
+      'A), B\'s own AccessionNumber matches no study and B\'s instances of it are not sent (a miss; A\'s AccessionNumber ' +
+      'sends nothing through B either)',
+    lines: /^[A-Z_]+ C-(MOVE|GET) STUDY by AccessionNumber \([^)]*\): does not send \S+ \(the tenant's\)$/,
   },
-  SERIES_MODALITY: {
-    bug:
-      'src/find-entitled.ts entitledValues(): ModalitiesInStudy is computed from Modality as /tools/find returns it at ' +
-      'Instance level, i.e. the main tag of the series: in a series shared with another tenant, that tenant\'s modality ' +
-      'shows (and matches) instead of the modality of the tenant\'s own instances',
-    lines: /^LEAK \S+ C-FIND STUDY(: \S+ ModalitiesInStudy: | ModalitiesInStudy=)/,
+  OWN_VALUE_FIRST_SENDER: {
+    kind: 'LIMIT',
+    what:
+      'src/find.ts findThroughTenant(), by design (README "Known limits"): /tools/find matches the values Orthanc ' +
+      'keeps for the patient, study and series (from their first instance, and ModalitiesInStudy from the series\' ' +
+      'Modality): on a resource first created by another sender, the tenant\'s own value of PatientName, ' +
+      'StudyDescription, AccessionNumber, Modality or ModalitiesInStudy finds nothing (a miss; the answers, when ' +
+      'found otherwise, show the tenant\'s own values, and the other sender\'s values find nothing either)',
+    lines: /^[A-Z_]+ C-FIND [A-Z]+ (PatientName|StudyDescription|AccessionNumber|Modality|ModalitiesInStudy)=.* \(the tenant's own value of \S+\): finds nothing$/,
   },
-  ACCESSION_RETRIEVE: {
-    bug:
-      'src/move.ts instancesToRetrieve(): at STUDY level by AccessionNumber, the study is matched on the AccessionNumber ' +
-      'Orthanc keeps for it (its first sender\'s): through B, A\'s AccessionNumber retrieves B\'s instances of the shared ' +
-      'study (an oracle on A\'s values), and B\'s own AccessionNumber retrieves nothing',
-    lines: /^(LEAK )?\S+ C-(MOVE|GET) STUDY by AccessionNumber /,
+  OWN_COUNT_SHARED: {
+    kind: 'LIMIT',
+    what:
+      'src/find.ts findThroughTenant() + src/find-entitled.ts restrictToEntitled(): a computed counter as a matching ' +
+      'key (NumberOfPatientRelatedInstances, NumberOfStudyRelatedInstances, NumberOfSeriesRelatedInstances) is matched ' +
+      'by /tools/find on the whole resource, every sender\'s instances counted, then checked again on the tenant\'s own ' +
+      'count: on a patient, study or series that also holds instances that are not the tenant\'s, the tenant\'s own ' +
+      'count finds nothing, whoever created it (a miss; the whole count finds nothing either). Not in README "Known ' +
+      'limits"; test/integration/find.test.ts has it as BUG_ENTITLED_CANDIDATES',
+    lines: /^[A-Z_]+ C-FIND [A-Z]+ NumberOf(Patient|Study|Series)RelatedInstances=\d+ \(the tenant's own value of \S+\): finds nothing$/,
   },
-  SAME_UID_MERGE: {
-    bug:
-      'src/find-entitled.ts restrictToEntitled()/entitledInstancesOf(): resources are told apart by the UID of the query ' +
-      'level only: two studies with the same StudyInstanceUID under different PatientIDs, both holding instances of the ' +
-      'tenant, are merged into one answer (counters and lists of both), given twice, and the other study is missing ' +
-      '(not across tenants: all the instances are the tenant\'s)',
-    lines: /^\S+ C-FIND STUDY: \S+ ((ModalitiesInStudy|SOPClassesInStudy|NumberOfStudyRelated\w+): .*|answered twice|is missing \(the tenant's own\))$/,
-  },
-} as const satisfies Record<string, { bug: string; lines: RegExp }>;
-type BugKey = keyof typeof BUGS;
+};
 
 const SHARED_ANCESTOR_CASES: CaseKey[] = ['study', 'series', 'sop'];
-const KNOWN_CELLS: { cases: CaseKey[]; groups: string[]; operations: Operation[]; bugs: BugKey[] }[] = [
-  { cases: SHARED_ANCESTOR_CASES, groups: ['all', 'any', 'none'], operations: ['C-FIND'], bugs: ['ANCESTOR_TAGS'] },
-  { cases: ['series', 'sop'], groups: ['all', 'any', 'none'], operations: ['C-FIND'], bugs: ['SERIES_MODALITY'] },
-  { cases: SHARED_ANCESTOR_CASES, groups: ['all', 'any', 'none'], operations: ['C-MOVE', 'C-GET'], bugs: ['ACCESSION_RETRIEVE'] },
-  { cases: ['study-uid'], groups: ['none'], operations: ['C-FIND'], bugs: ['SAME_UID_MERGE'] },
+const SHARED_PATIENT_CASES: CaseKey[] = ['patient', ...SHARED_ANCESTOR_CASES];
+const KNOWN_CELLS: { cases: CaseKey[]; groups: string[]; operations: Operation[]; known: KnownKey[] }[] = [
+  { cases: SHARED_ANCESTOR_CASES, groups: ['all', 'any', 'none'], operations: ['C-MOVE', 'C-GET'], known: ['ACCESSION_FIRST_SENDER'] },
+  { cases: SHARED_PATIENT_CASES, groups: ['all', 'any', 'none', 'share'], operations: ['C-FIND'], known: ['OWN_VALUE_FIRST_SENDER', 'OWN_COUNT_SHARED'] },
 ];
 
-function knownBugs(group: Group, spec: CaseSpec, operation: Operation): BugKey[] {
+function knownFindings(group: Group, spec: CaseSpec, operation: Operation): KnownKey[] {
   return KNOWN_CELLS.filter((cell) => cell.cases.includes(spec.key) && cell.groups.includes(group.key) && cell.operations.includes(operation)).flatMap(
-    (cell) => cell.bugs,
+    (cell) => cell.known,
   );
 }
 
 // ---------------------------------------------------------------------------------------
-// Beyond the matrix: a None tenant sends another content of an instance that it is
-// entitled to (stored through SEND_A: it lacks NOT_B's label). The store is not refused
-// (the instance is NOT_B's); it must still neither change A's instance nor make it
-// visible to SEND_B, which never received it.
+// Beyond the matrix: the stores of a None tenant. Whatever it stores carries its labels,
+// which it does not see: an instance Orthanc holds that the tenant is entitled to (that
+// lacks them) came through another tenant or the main port, so every instance Orthanc
+// holds is foreign to it. Another content of A's instance (stored through SEND_A) sent by
+// NOT_B ("Reject", the default) is refused with 0x0124 and changes nothing; sent by
+// NOT_B_SHARE (None [none_b], "Share"), it is accepted, A's instance is labelled with
+// NOT_B_SHARE's labels at its LabelsStoreLevels and is never overwritten. By the label
+// rule, A's instance is then SEND_B's (All [none_b]) and no longer NOT_B's: what "Share"
+// means for a None tenant (it shares into the labels it stores with; it could send the
+// instance anywhere by C-MOVE anyway). With OverwriteInstances false and true.
 
-interface Resend {
+interface NoneStoreCase {
+  key: string;
+  title: string;
+  /** Who stores the instance first. */
+  first: Tenant;
+  /** Who sends it again: another content (B's), or the very same file (again). */
+  sender: Tenant;
+  again: boolean;
+  status: 'refused (0x0124)' | 'Success';
+  /** The labels the second store adds, by level. */
+  added: Partial<Record<Level, string[]>>;
+  /** Who finds and receives the instance afterwards (its first content); the others get nothing. */
+  seenBy: Tenant[];
+  /** A KNOWN LIMIT marker: what the test shows is a miss by design. */
+  limit?: string;
+}
+
+const NONE_VIEWERS = [SEND_A, SEND_B, NOT_B, NOT_B_SHARE];
+const NONE_STORES: NoneStoreCase[] = [
+  {
+    key: 'reject',
+    title: 'NOT_B ("Reject") sends another content of A\'s instance (stored through SEND_A, NOT_B is entitled to it): refused',
+    first: SEND_A,
+    sender: NOT_B,
+    again: false,
+    status: 'refused (0x0124)',
+    added: {},
+    seenBy: [SEND_A, NOT_B, NOT_B_SHARE],
+  },
+  {
+    key: 'share',
+    title:
+      'NOT_B_SHARE ("Share") sends another content of A\'s instance (stored through SEND_A): labelled none_b, not overwritten; ' +
+      'then SEND_B, not the None tenants, sees A\'s content',
+    first: SEND_A,
+    sender: NOT_B_SHARE,
+    again: false,
+    status: 'Success',
+    added: { Study: ['none_b'], Series: ['none_b'], Instance: ['none_b'] },
+    seenBy: [SEND_A, SEND_B],
+  },
+  {
+    key: 'own-reject',
+    title: 'NOT_B ("Reject") sends again an instance it stored itself: refused, unchanged',
+    first: NOT_B,
+    sender: NOT_B,
+    again: true,
+    status: 'refused (0x0124)',
+    added: {},
+    seenBy: [SEND_B],
+    limit:
+      'NONE_RESEND_OWN: src/store.ts isEntitled() is false for a None tenant, by design: an instance it stored itself ' +
+      'is foreign to it too, so sending it again (a retry) is refused with 0x0124 ("Reject"); nothing is lost (the ' +
+      'instance stays, labelled), but the sender sees a refusal, and with OverwriteInstances it cannot replace it',
+  },
+  {
+    key: 'own-share',
+    title: 'NOT_B_SHARE ("Share") sends again an instance it stored itself: Success, unchanged',
+    first: NOT_B_SHARE,
+    sender: NOT_B_SHARE,
+    again: true,
+    status: 'Success',
+    added: {},
+    seenBy: [SEND_B],
+  },
+];
+
+interface NoneStore {
   original: Placed;
-  other: Placed;
+  sent: Placed;
   store: DcmtkResult;
-  state: InstanceState;
+  before: InstanceState;
+  after: InstanceState;
   /** SOP Instance UIDs and StudyDescriptions found (C-FIND IMAGE) and received (C-GET) through each tenant. */
   seen: Record<string, { found: string[]; received: string[] }>;
 }
 
-async function writeResend(directory: string): Promise<{ original: Placed; other: Placed }> {
+async function writeNoneStore(directory: string, index: number): Promise<{ original: Placed; other: Placed }> {
   const make = async (part: Part) => {
     const values = PART_VALUES[part];
-    const written = await writeInstance(join(directory, 'resend', part), {
-      patientId: 'I9-P',
+    const root = `${ROOT}.9.${index + 1}`;
+    const written = await writeInstance(join(directory, 'none-stores', String(index), part), {
+      patientId: `N${index + 1}-P`,
       patientName: values.name,
       specificCharacterSet: values.charset,
-      studyInstanceUid: `${ROOT}.9.1`,
-      seriesInstanceUid: `${ROOT}.9.2`,
-      sopInstanceUid: `${ROOT}.9.3`,
+      studyInstanceUid: `${root}.1`,
+      seriesInstanceUid: `${root}.2`,
+      sopInstanceUid: `${root}.3`,
       modality: values.series[0]!.modality,
       sopClassUid: SOP_CLASS[values.series[0]!.modality],
       studyDescription: values.description,
-      accessionNumber: `I9-${part}`,
+      accessionNumber: `N${index + 1}-${part}`,
     });
     return { ...written, part, ids: orthancIds(written) };
   };
   return { original: await make('A'), other: await make('B') };
 }
 
-async function runResend(deployment: Deployment, data: { original: Placed; other: Placed }, work: string): Promise<Resend> {
-  const first = await storeThrough(deployment, SEND_A, [data.original.path]);
-  if (!first.ok) throw new Error(`SEND_A could not store the instance: ${describeResult(first)}`);
-  const store = await storeThrough(deployment, NOT_B, [data.other.path]);
-  const state = await stateOf(deployment.orthanc, data.original);
-  const seen: Resend['seen'] = {};
-  for (const viewer of [SEND_A, SEND_B, NOT_B]) {
-    const found = await find(deployment, viewer, 'IMAGE', [`SOPInstanceUID=${data.original.sopInstanceUid}`, 'StudyDescription']);
-    const retrieval: Retrieval = { level: 'IMAGE', keyword: 'SOPInstanceUID', values: [data.original.sopInstanceUid] };
-    const got = await cget(deployment, viewer, retrieval, new Set([data.original.sopInstanceUid]), work);
+async function runNoneStore(
+  deployment: Deployment,
+  spec: NoneStoreCase,
+  data: { original: Placed; other: Placed },
+  work: string,
+): Promise<NoneStore> {
+  const { original } = data;
+  const sent = spec.again ? original : data.other;
+  const first = await storeThrough(deployment, spec.first, [original.path]);
+  if (!first.ok) throw new Error(`${spec.first.aet} could not store the instance: ${describeResult(first)}`);
+  const before = await stateOf(deployment.orthanc, original);
+  const store = await storeThrough(deployment, spec.sender, [sent.path]);
+  const after = await stateOf(deployment.orthanc, original);
+  const seen: NoneStore['seen'] = {};
+  for (const viewer of NONE_VIEWERS) {
+    const found = await find(deployment, viewer, 'IMAGE', [`SOPInstanceUID=${original.sopInstanceUid}`, 'StudyDescription']);
+    const retrieval: Retrieval = { level: 'IMAGE', keyword: 'SOPInstanceUID', values: [original.sopInstanceUid] };
+    const got = await cget(deployment, viewer, retrieval, new Set([original.sopInstanceUid]), work);
     seen[viewer.aet] = {
       found: found.answers.map((answer) => `${valuesOf(answer, 'SOPInstanceUID')[0]} "${valuesOf(answer, 'StudyDescription')[0]}"`),
       received: got.received.map((uid) => `${uid} "${got.descriptions.get(uid) ?? '?'}"`),
     };
   }
-  return { ...data, store, state, seen };
+  return { original, sent, store, before, after, seen };
+}
+
+// ---------------------------------------------------------------------------------------
+// Beyond the matrix: what Orthanc keeps of a deleted instance. A creates a patient, a study
+// and a series (ALL_A), B adds its own instance to that series (ALL_B: the SeriesInstanceUID
+// collision), then A's instance is deleted (REST DELETE, as an administrator, or a
+// /modify that moves it to another patient, would). Orthanc keeps the main DICOM tags it
+// took from A's instance on the patient, the study and the series, which now hold B's
+// instance only: nothing tells B's C-FIND that they are not B's values.
+
+interface DeletedData {
+  a: Placed;
+  b: Placed;
+}
+
+async function writeDeleted(directory: string): Promise<DeletedData> {
+  const make = async (part: 'A' | 'B', index: number) => {
+    const values = PART_VALUES[part];
+    const modality = values.series[0]!.modality;
+    const written = await writeInstance(join(directory, 'deleted', part), {
+      patientId: 'D1-P',
+      patientName: values.name,
+      specificCharacterSet: values.charset,
+      studyInstanceUid: `${ROOT}.8.1`,
+      seriesInstanceUid: `${ROOT}.8.2`,
+      sopInstanceUid: `${ROOT}.8.3.${index}`,
+      modality,
+      sopClassUid: SOP_CLASS[modality],
+      studyDescription: values.description,
+      accessionNumber: `D1-${part}`,
+    });
+    return { ...written, part, ids: orthancIds(written) };
+  };
+  return { a: await make('A', 1), b: await make('B', 2) };
+}
+
+/** Every finding through ALL_B (and ALL_A) once A's instance is deleted: "LEAK ..." when A's values show or match. */
+async function runDeleted(deployment: Deployment, { a, b }: DeletedData, work: string): Promise<string[]> {
+  for (const [through, instance] of [[ALL_A, a], [ALL_B, b]] as const) {
+    const stored = await storeThrough(deployment, through, [instance.path]);
+    if (!stored.ok) throw new Error(`${through.aet} could not store ${instance.sopInstanceUid}: ${describeResult(stored)}`);
+  }
+  const deleted = await deployment.orthanc.rest('DELETE', `/instances/${a.ids.instance}`);
+  if (deleted.status !== 200) throw new Error(`cannot delete A's instance: HTTP ${deleted.status}`);
+  const findings: string[] = [];
+  const RETURNED_HERE: Record<QueryLevel, [string, keyof SyntheticInstance][]> = {
+    PATIENT: [['PatientName', 'patientName']],
+    STUDY: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['ModalitiesInStudy', 'modality']],
+    SERIES: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['Modality', 'modality']],
+    IMAGE: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['Modality', 'modality']],
+  };
+  const probeKey = (keyword: string, value: string) => (keyword === 'PatientName' ? `PatientName=${value.split('^')[0]}*` : `${keyword}=${value}`);
+  for (const level of QUERY_LEVELS) {
+    const unique = level === 'PATIENT' ? [] : [UNIQUE_KEYWORD[level]];
+    // The answer: B's values only.
+    const result = await find(deployment, ALL_B, level, ['PatientID=D1-P', ...unique, ...RETURNED_HERE[level].map(([keyword]) => keyword)]);
+    const prefix = `ALL_B C-FIND ${level}`;
+    if (result.answers.length !== 1) findings.push(`${prefix}: ${result.answers.length} answers, expected 1 (${describeResult(result)})`);
+    for (const answer of result.answers) {
+      for (const [keyword, field] of RETURNED_HERE[level]) {
+        const got = valuesOf(answer, keyword).join('\\');
+        if (got === String(b[field])) continue;
+        findings.push(
+          got === String(a[field])
+            ? `LEAK ${prefix}: ${keyword} [${got}] is the deleted instance's (A's), B's is ${String(b[field])}`
+            : `${prefix}: ${keyword} [${got}], expected ${String(b[field])}`,
+        );
+      }
+    }
+    // A's values find nothing; B's own values find B's resource.
+    for (const [keyword, field] of RETURNED_HERE[level]) {
+      for (const [part, instance] of [['A', a], ['B', b]] as const) {
+        const key = probeKey(keyword, String(instance[field]));
+        const found = await find(deployment, ALL_B, level, ['PatientID=D1-P', ...unique, key]);
+        if (part === 'A' && found.answers.length > 0) findings.push(`LEAK ${prefix} ${key} (the deleted instance's value): finds B's resource`);
+        if (part === 'B' && found.answers.length !== 1) findings.push(`${prefix} ${key} (B's own value): ${found.answers.length} answers, expected 1`);
+      }
+    }
+    // Nothing through A, whose labels the resources still carry.
+    const throughA = await find(deployment, ALL_A, level, ['PatientID=D1-P', ...unique]);
+    if (throughA.answers.length > 0) findings.push(`LEAK ALL_A C-FIND ${level}: finds ${throughA.answers.length} resources, A holds nothing any more`);
+  }
+  // Retrieves by the deleted instance's AccessionNumber (through B) and by the study (through A) send nothing.
+  const checks: [Tenant, Retrieval][] = [
+    [ALL_B, { level: 'STUDY', keyword: 'AccessionNumber', values: [a.accessionNumber] }],
+    [ALL_A, { level: 'STUDY', keyword: 'StudyInstanceUID', values: [a.studyInstanceUid] }],
+  ];
+  for (const [through, retrieval] of checks) {
+    const got = await cget(deployment, through, retrieval, new Set(), work);
+    if (got.received.length > 0) findings.push(`LEAK ${through.aet} C-GET STUDY by ${retrieval.keyword}: sends ${got.received.join(', ')}`);
+  }
+  return findings;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1183,7 +1451,10 @@ async function allSettled<T>(promises: Promise<T>[]): Promise<T[]> {
 
 let work: string;
 const deployments = new Map<boolean, Deployment>();
-const resends = new Map<boolean, Resend>();
+/** The stores of a None tenant, by "OverwriteInstances/case". */
+const noneStores = new Map<string, NoneStore>();
+/** runDeleted(), with OverwriteInstances false. */
+let deletedFindings: string[] = [];
 /** checkLabels() once the matrix is stored and checked. */
 const labelFindings = new Map<boolean, string[]>();
 const startedAt = performance.now();
@@ -1212,8 +1483,15 @@ beforeAll(async () => {
   await allSettled(started.flatMap((deployment) => deployment.collisions.map((collision) => storeCollision(deployment, collision))));
   await allSettled(started.map((deployment) => runChecks(deployment, work)));
   for (const deployment of started) labelFindings.set(deployment.overwrite, await checkLabels(deployment));
-  const resendData = await writeResend(join(work, 'data'));
-  await allSettled(started.map(async (deployment) => resends.set(deployment.overwrite, await runResend(deployment, resendData, work))));
+  const noneStoreData = await Promise.all(NONE_STORES.map((_, index) => writeNoneStore(join(work, 'data'), index)));
+  await allSettled(
+    started.flatMap((deployment) =>
+      NONE_STORES.map(async (spec, index) =>
+        noneStores.set(`${deployment.overwrite}/${spec.key}`, await runNoneStore(deployment, spec, noneStoreData[index]!, work)),
+      ),
+    ),
+  );
+  deletedFindings = await runDeleted(deployments.get(false)!, await writeDeleted(join(work, 'data')), work);
 }, 180_000);
 
 afterAll(async () => {
@@ -1226,7 +1504,7 @@ afterAll(async () => {
       for (const [key, lines] of deployment.storeReports) all[`${overwrite}/${key}/C-STORE`] = lines;
       for (const [key, lines] of deployment.reports) all[`${overwrite}/${key}`] = lines;
     }
-    await writeFile(reportPath, JSON.stringify({ matrix: all, resends: Object.fromEntries(resends) }, null, 2));
+    await writeFile(reportPath, JSON.stringify({ matrix: all, noneStores: Object.fromEntries(noneStores), deleted: deletedFindings }, null, 2));
   }
   for (const destination of destinations) destination.process?.kill();
   await stopAllOrthancs();
@@ -1247,7 +1525,13 @@ function printSummary() {
           const lines = cellOf(deployment, group, spec, operation);
           if (lines.length === 0) return 'pass';
           const leaks = lines.filter((line) => line.startsWith('LEAK')).length;
-          return leaks > 0 ? `LEAK (${leaks}/${lines.length})` : `mismatch (${lines.length})`;
+          if (leaks > 0) return `LEAK (${leaks}/${lines.length})`;
+          const limits = knownFindings(group, spec, operation).filter((key) => KNOWN[key].kind === 'LIMIT');
+          const covered = limits.filter((key) => lines.some((line) => KNOWN[key].lines.test(line)));
+          const other = lines.filter((line) => !limits.some((key) => KNOWN[key].lines.test(line))).length;
+          return [covered.length > 0 ? `limit: ${covered.join(', ')} (${lines.length - other})` : '', other > 0 ? `mismatch (${other})` : '']
+            .filter((part) => part !== '')
+            .join(', ');
         });
         rows.push(`| ${overwrite} | ${spec.title} | ${group.constraint} | ${cells.join(' | ')} |`);
       }
@@ -1282,15 +1566,23 @@ for (const overwrite of [false, true]) {
       describe(spec.title, () => {
         for (const group of groups) {
           for (const operation of OPERATIONS) {
-            const bugs = knownBugs(group, spec, operation);
+            const known = knownFindings(group, spec, operation);
             const title = `${group.constraint} (${group.viewers.map((viewer) => viewer.aet).join(', ')}): ${operation}`;
-            it(bugs.length > 0 ? `KNOWN LEAK (${bugs.join(', ')}): ${title}` : title, () => {
+            const marker = (['LEAK', 'LIMIT'] as const)
+              .map((kind) => [kind, known.filter((key) => KNOWN[key].kind === kind)] as const)
+              .filter(([, keys]) => keys.length > 0)
+              .map(([kind, keys]) => `KNOWN ${kind} (${keys.join(', ')}): `)
+              .join('');
+            it(`${marker}${title}`, () => {
               const lines = cellOf(deployments.get(overwrite)!, group, spec, operation);
               const name = `${spec.title} × ${group.constraint} × ${operation}, OverwriteInstances ${overwrite}`;
-              const unknown = lines.filter((line) => !bugs.some((bug) => BUGS[bug].lines.test(line)));
+              const covers = (key: KnownKey, line: string) =>
+                KNOWN[key].lines.test(line) && (KNOWN[key].kind === 'LEAK' || !line.startsWith('LEAK'));
+              const unknown = lines.filter((line) => !known.some((key) => covers(key, line)));
               expect(unknown, `${name}: findings`).toEqual([]);
-              for (const bug of bugs) {
-                expect(lines.some((line) => BUGS[bug].lines.test(line)), `${name}: the known bug still shows (${BUGS[bug].bug})`).toBe(true);
+              for (const key of known) {
+                const kind = KNOWN[key].kind === 'LEAK' ? 'leak' : 'limit';
+                expect(lines.some((line) => covers(key, line)), `${name}: the known ${kind} still shows (${KNOWN[key].what})`).toBe(true);
               }
             });
           }
@@ -1300,45 +1592,58 @@ for (const overwrite of [false, true]) {
   });
 }
 
-const BUG_NONE_RESEND =
-  'src/store.ts storeAndLabel(): an instance Orthanc already holds and that lacks a None tenant\'s labels is that ' +
-  'tenant\'s, so the tenant\'s store goes on: with OverwriteInstances false it adds the None tenant\'s labels, which ' +
-  'are those of another tenant (here SEND_B\'s), to A\'s instance; with OverwriteInstances true it overwrites A\'s ' +
-  'instance (Orthanc drops its labels). An instance a None tenant is entitled to never came through it (its own ' +
-  'stores carry its labels), so it is always another tenant\'s or the main port\'s';
-
-describe('a None tenant (NOT_B) sends another content of an instance it is entitled to, stored through SEND_A', () => {
-  // What the isolation rule allows: nothing of these. Each line is a leak that shows now.
-  const KNOWN_RESEND: Record<string, string[]> = {
-    false: ['SEND_B, which never received it, finds and receives A\'s instance (A\'s content)'],
-    true: [
-      'A\'s instance is overwritten: StudyDescription "BRAVO side"',
-      'SEND_A no longer finds or receives its instance',
-      'SEND_B, which never received it, finds and receives NOT_B\'s content of it',
-    ],
-  };
+describe('the stores of a None tenant: any instance Orthanc holds is foreign to it', () => {
   for (const overwrite of [false, true]) {
-    it(`KNOWN LEAK: OverwriteInstances ${overwrite}: A's instance must keep its content, stay SEND_A's, and not show through SEND_B`, () => {
-      const resend = resends.get(overwrite)!;
-      const uid = resend.original.sopInstanceUid;
-      const own = `${uid} "${resend.original.studyDescription}"`;
-      const other = `${uid} "${resend.other.studyDescription}"`;
-      const problems: string[] = [];
-      if (resend.state.studyDescription !== resend.original.studyDescription) {
-        problems.push(`A's instance is overwritten: StudyDescription "${resend.state.studyDescription}"`);
-      }
-      const a = resend.seen['SEND_A']!;
-      if (a.found.length === 0 && a.received.length === 0) problems.push('SEND_A no longer finds or receives its instance');
-      else if (JSON.stringify(a) !== JSON.stringify({ found: [own], received: [own] })) problems.push(`SEND_A sees ${JSON.stringify(a)}`);
-      const b = resend.seen['SEND_B']!;
-      if (JSON.stringify(b) === JSON.stringify({ found: [own], received: [own] })) {
-        problems.push('SEND_B, which never received it, finds and receives A\'s instance (A\'s content)');
-      } else if (JSON.stringify(b) === JSON.stringify({ found: [other], received: [other] })) {
-        problems.push('SEND_B, which never received it, finds and receives NOT_B\'s content of it');
-      } else if (b.found.length + b.received.length > 0) {
-        problems.push(`SEND_B sees ${JSON.stringify(b)}`);
-      }
-      expect(problems, `${BUG_NONE_RESEND} (NOT_B's store: ${describeResult(resend.store)})`).toEqual(KNOWN_RESEND[String(overwrite)]);
-    });
+    for (const spec of NONE_STORES) {
+      const title = `OverwriteInstances ${overwrite}: ${spec.title}`;
+      it(spec.limit ? `KNOWN LIMIT (${spec.limit.slice(0, spec.limit.indexOf(':'))}): ${title}` : title, () => {
+        const outcome = noneStores.get(`${overwrite}/${spec.key}`)!;
+        const output = outcome.store.stderr + outcome.store.stdout;
+        const why = `${spec.limit ?? title} (${spec.sender.aet}'s store: ${describeResult(outcome.store)})`;
+        expect((spec.status === 'Success' ? STATUS_SUCCESS : STATUS_REFUSED).test(output), `${why}: the store is ${spec.status}`).toBe(true);
+        // Never overwritten, labelled as the store says (and nothing more).
+        expect(outcome.after.md5, `${why}: the instance's file`).toBe(outcome.before.md5);
+        expect(outcome.after.studyDescription, `${why}: the instance's StudyDescription`).toBe(outcome.original.studyDescription);
+        const labels = Object.fromEntries(
+          Object.entries(outcome.before.labels).map(([level, present]) => [level, [...new Set([...present, ...(spec.added[level as Level] ?? [])])].sort()]),
+        );
+        expect(outcome.after.labels, `${why}: the labels`).toEqual(labels);
+        // Who finds and receives it, with the content Orthanc held first.
+        const own = `${outcome.original.sopInstanceUid} "${outcome.original.studyDescription}"`;
+        const expected = Object.fromEntries(
+          NONE_VIEWERS.map((viewer) => [viewer.aet, spec.seenBy.includes(viewer) ? { found: [own], received: [own] } : { found: [], received: [] }]),
+        );
+        expect(outcome.seen, `${why}: found (C-FIND IMAGE) and received (C-GET) through each tenant`).toEqual(expected);
+      });
+    }
   }
+});
+
+const DELETED_FIRST_SENDER = {
+  what:
+    'src/find-entitled.ts restrictToEntitled(): answers are computed from the tenant\'s own instances only on a ' +
+    'patient that holds instances that are not the tenant\'s; once the other sender\'s instances are deleted, the ' +
+    'patient, study and series hold only B\'s, but Orthanc keeps the main DICOM tags (and ModalitiesInStudy, from the ' +
+    'series\' Modality) it took from A\'s first instance: B\'s C-FIND at every level shows A\'s PatientName, ' +
+    'StudyDescription, AccessionNumber and Modality, A\'s values find B\'s resources (an oracle on deleted data), and ' +
+    'B\'s own values find nothing. Retrieves send nothing of A\'s (there is nothing left), and A sees nothing',
+  lines: [
+    /^LEAK ALL_B C-FIND (PATIENT|STUDY|SERIES|IMAGE): (PatientName|StudyDescription|AccessionNumber|ModalitiesInStudy|Modality) \[.*\] is the deleted instance's \(A's\), B's is .*$/,
+    /^LEAK ALL_B C-FIND (PATIENT|STUDY|SERIES|IMAGE) \S+=.* \(the deleted instance's value\): finds B's resource$/,
+    /^ALL_B C-FIND (PATIENT|STUDY|SERIES|IMAGE) \S+=.* \(B's own value\): 0 answers, expected 1$/,
+  ],
+};
+
+describe('beyond the matrix: another sender\'s instance deleted from a shared patient, study and series', () => {
+  it(
+    'KNOWN LEAK (DELETED_FIRST_SENDER): OverwriteInstances false: through B, only B\'s values show and match at every ' +
+      'level, A\'s (deleted) values find nothing, and nothing shows through A',
+    () => {
+      const unknown = deletedFindings.filter((line) => !DELETED_FIRST_SENDER.lines.some((pattern) => pattern.test(line)));
+      expect(unknown, `findings (${DELETED_FIRST_SENDER.what})`).toEqual([]);
+      // The leak still shows, at every level (the test fails once it is fixed: drop the marker).
+      const levels = new Set(deletedFindings.filter((line) => line.startsWith('LEAK')).map((line) => line.split(' ')[3]!.replace(/:$/, '')));
+      expect([...levels].sort(), `the known leak still shows at every level (${DELETED_FIRST_SENDER.what})`).toEqual(['IMAGE', 'PATIENT', 'SERIES', 'STUDY']);
+    },
+  );
 });
