@@ -1,7 +1,7 @@
 // Who may talk to a tenant DICOM server: the same rules as Orthanc core's
 // OrthancApplicationEntityFilter (OrthancServer/Sources/main.cpp), applied to the
 // modalities that Orthanc's REST API lists.
-import { isSameAet } from './configuration.js';
+import { isSameAet, type DicomOptions } from './configuration.js';
 
 export type DicomRequestType = 'Echo' | 'Find' | 'FindWorklist' | 'Get' | 'Move' | 'Store' | 'NAction' | 'NEventReport';
 
@@ -13,16 +13,18 @@ export interface RemoteModality {
   allowed: Record<DicomRequestType, boolean>;
 }
 
-export interface AccessOptions {
-  strictAetComparison: boolean;
-  checkModalityHost: boolean;
-  alwaysAllowEcho: boolean;
-  alwaysAllowFind: boolean;
-  alwaysAllowFindWorklist: boolean;
-  alwaysAllowGet: boolean;
-  alwaysAllowMove: boolean;
-  alwaysAllowStore: boolean;
-}
+/** The options of Orthanc's configuration that decide who may talk to a DICOM server. */
+export type AccessOptions = Pick<
+  DicomOptions,
+  | 'strictAetComparison'
+  | 'checkModalityHost'
+  | 'alwaysAllowEcho'
+  | 'alwaysAllowFind'
+  | 'alwaysAllowFindWorklist'
+  | 'alwaysAllowGet'
+  | 'alwaysAllowMove'
+  | 'alwaysAllowStore'
+>;
 
 export interface AccessDecision {
   allowed: boolean;
