@@ -48,42 +48,20 @@
 // lacks Instance. ISOLATION_REPORT=<file> writes every finding (run through
 // scripts/debian13.sh, pass it with `env`: its sandbox keeps only MTD_* and VITEST_*).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orthancIds, SOP_CLASS, writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { dicomStrings, findscu, runTool, type DcmtkResult, type DicomJson } from '../support/dcmtk.js';
-import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
+import { freePort, isFree, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { multitenantSection, PLUGIN_PATH, tenantName } from '../support/plugin.js';
 
 // ---------------------------------------------------------------------------------------
-// Ports: distinct, outside the ephemeral range (see store.test.ts).
+// Ports: distinct, outside the ephemeral range (see freePort).
 
-const EPHEMERAL = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-let nextPort = 0;
-
-async function uniquePort(): Promise<number> {
-  const [low = 32768, high = 60999] = EPHEMERAL;
-  const [first, last] = low > 12_000 ? [10_000, low - 1] : [high + 1, 65_535];
-  if (nextPort === 0) nextPort = first + Math.floor(Math.random() * (last - first - 1_000));
-  while (nextPort <= last) {
-    const port = nextPort++;
-    if (await isFree(port)) return port;
-  }
-  return freePort();
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
-}
+const uniquePort = freePort;
 
 // ---------------------------------------------------------------------------------------
 // Tenants and groups.
@@ -327,7 +305,9 @@ async function startDestination(directory: string, index: number): Promise<Desti
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => (destination.log += chunk));
   destination.process = child;
-  for (let attempt = 0; attempt < 100 && (await isFree(destination.port)); attempt++) await sleep(20);
+  // Listening, even on a loaded host (a move to a destination that is not would fail).
+  for (let attempt = 0; attempt < 500 && (await isFree(destination.port)); attempt++) await sleep(20);
+  if (await isFree(destination.port)) throw new Error(`storescp ${destination.aet} does not listen on port ${destination.port}: ${destination.log}`);
   return destination;
 }
 
@@ -1007,8 +987,9 @@ async function cmove(deployment: Deployment, viewer: Tenant, retrieval: Retrieva
       const output = result.stdout + result.stderr;
       const completed = [...output.matchAll(/Completed Suboperations\s*:\s*(\d+|none)/g)].map((match) => (match[1] === 'none' ? 0 : Number(match[1]))).pop();
       const stored = () => [...destination.log.slice(since).matchAll(/storing DICOM file: (\S+)/g)].map((match) => match[1]!);
-      // storescp logs each file before it answers; its pipe may still be read after movescu ends.
-      for (let waited = 0; waited < 3_000 && stored().length < (completed ?? 0); waited += 10) await sleep(10);
+      // storescp logs each file before it answers; its pipe may still be read after movescu ends
+      // (waits only for lines still missing: generous, for a loaded host).
+      for (let waited = 0; waited < 15_000 && stored().length < (completed ?? 0); waited += 10) await sleep(10);
       await sleep(20);
       const files = stored();
       const names = files.map((path) => path.slice(path.lastIndexOf('/') + 1));
