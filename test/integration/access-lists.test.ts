@@ -21,14 +21,13 @@
 // a host mismatch is obtained by configuring modalities on 127.0.0.2.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { runTool, storescu, type DcmtkResult } from '../support/dcmtk.js';
-import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
+import { canConnect, freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { literal, logMessages, multitenantSection, PLUGIN_PATH, tenantName, tenantServer } from '../support/plugin.js';
 
 const CALLER_IP = '127.0.0.1';
@@ -44,16 +43,6 @@ const MOVES_AET = 'MOVES';
 // Distinct ports, outside the ephemeral range (see freePort).
 const uniquePort = freePort;
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: CALLER_IP, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 // ---------------------------------------------------------------------------------------
 // Outcomes of a DICOM operation, as the DCMTK clients report them.

@@ -49,14 +49,13 @@
 // scripts/debian13.sh, pass it with `env`: its sandbox keeps only MTD_* and VITEST_*).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orthancIds, SOP_CLASS, writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { dicomStrings, findscu, runTool, type DcmtkResult, type DicomJson } from '../support/dcmtk.js';
-import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
+import { canConnect, freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { multitenantSection, PLUGIN_PATH, tenantName } from '../support/plugin.js';
 
 // ---------------------------------------------------------------------------------------
@@ -308,21 +307,11 @@ async function startDestination(directory: string, index: number): Promise<Desti
   destination.process = child;
   // Listening, even on a loaded host (a move to a destination that is not would fail). A
   // connection tells: binding the port to see whether it is free could make storescp fail.
-  for (let attempt = 0; attempt < 500 && !(await isListening(destination.port)); attempt++) await sleep(20);
-  if (!(await isListening(destination.port))) throw new Error(`storescp ${destination.aet} does not listen on port ${destination.port}: ${destination.log}`);
+  for (let attempt = 0; attempt < 500 && !(await canConnect(destination.port)); attempt++) await sleep(20);
+  if (!(await canConnect(destination.port))) throw new Error(`storescp ${destination.aet} does not listen on port ${destination.port}: ${destination.log}`);
   return destination;
 }
 
-function isListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 // ---------------------------------------------------------------------------------------
 // An Orthanc of the matrix.

@@ -101,7 +101,7 @@ export async function freePort(): Promise<number> {
   throw new Error('no free TCP port left');
 }
 
-export function isFree(port: number): Promise<boolean> {
+function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));
@@ -109,7 +109,8 @@ export function isFree(port: number): Promise<boolean> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts connections on this port of 127.0.0.1. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.once('connect', () => {
