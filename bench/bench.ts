@@ -2,7 +2,7 @@
 // port, in one run, interleaved (stock, ours, core, stock, ...), on fresh storage for
 // every workload that writes. Prints medians, spreads and ratios; writes the raw
 // samples to bench/results/. Options: --quick (under 3 minutes), --disk (storage on
-// disk instead of a tmpfs), --rounds N.
+// disk instead of a tmpfs), --rounds N, --only startup,store,find,move.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -25,6 +25,10 @@ const quick = args.includes('--quick');
 const onDisk = args.includes('--disk');
 const roundsArgument = args.indexOf('--rounds');
 const ROUNDS = roundsArgument >= 0 ? Number(args[roundsArgument + 1]) : 3;
+// --only startup,store,find,move: a subset, to profile one workload (not a full run).
+const onlyArgument = args.indexOf('--only');
+const ONLY = onlyArgument >= 0 ? new Set(String(args[onlyArgument + 1]).split(',')) : undefined;
+const selected = (workload: 'startup' | 'store' | 'find' | 'move') => ONLY === undefined || ONLY.has(workload);
 const SIZES = quick
   ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3 }
   : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5 };
@@ -420,7 +424,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   console.log(`Benchmark (${quick ? 'quick' : 'full'}, ${ROUNDS} rounds, storage ${onDisk ? 'on disk' : 'on a tmpfs'}) in ${workDirectory}`);
   try {
-    await startupAndIdleMemory();
+    if (selected('startup')) await startupAndIdleMemory();
 
     const storeFiles = await writeDataset(join(workDirectory, 'store-data'), {
       prefix: '1.2.826.0.1.3680043.10.1234.800',
@@ -430,10 +434,12 @@ async function main(): Promise<void> {
       instancesPerSeries: SIZES.storeInstances / (quick ? 6 : 20),
       pixels: { rows: 256, columns: 256 },
     });
-    await storeWorkload(storeFiles, 1, 'store-1assoc');
-    await storeWorkload(storeFiles, 4, 'store-4assoc');
+    if (selected('store')) {
+      await storeWorkload(storeFiles, 1, 'store-1assoc');
+      await storeWorkload(storeFiles, 4, 'store-4assoc');
+    }
 
-    await findWorkload();
+    if (selected('find')) await findWorkload();
 
     const moveFiles = await writeDataset(join(workDirectory, 'move-data'), {
       prefix: '1.2.826.0.1.3680043.10.1234.700',
@@ -443,7 +449,7 @@ async function main(): Promise<void> {
       instancesPerSeries: SIZES.moveInstances,
       pixels: { rows: 256, columns: 256 },
     });
-    await moveWorkload(moveFiles);
+    if (selected('move')) await moveWorkload(moveFiles);
   } finally {
     await rm(workDirectory, { recursive: true, force: true });
   }

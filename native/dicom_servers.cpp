@@ -1,9 +1,10 @@
 #include "dicom_servers.h"
 
 #include "dicom_retrieve.h"
+#include "dicom_store.h"
+#include "sdk_bridge.h"
 #include "tenant_questions.h"
 
-#include <DicomFormat/DicomInstanceHasher.h>
 #include <DicomNetworking/DicomFindAnswers.h>
 #include <DicomParsing/FromDcmtkBridge.h>
 #include <Logging.h>
@@ -57,62 +58,6 @@ bool ParseTag(Orthanc::DicomTag& tag, const std::string& text) {
   tag = Orthanc::DicomTag(static_cast<uint16_t>(group), static_cast<uint16_t>(element));
   return true;
 }
-
-constexpr unsigned int kMaximumTagLength = 256;  // ORTHANC_MAXIMUM_TAG_LENGTH of the core
-
-// C-STORE: the received instance goes to JS untouched, as a DICOM file.
-class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
- public:
-  explicit TenantStoreHandler(const TenantServerSpec& spec) : spec_(spec) {}
-
-  uint16_t Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
-                  const std::string& calledAet) override {
-    auto file = std::make_shared<std::string>();
-    std::string error;
-    if (!Orthanc::FromDcmtkBridge::SaveToMemoryBuffer(*file, dataset, error)) {
-      LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
-      return STATUS_STORE_Error_CannotUnderstand;
-    }
-    // Orthanc's identifiers of the instance and its parents, computed as the core does.
-    Orthanc::DicomMap summary;
-    Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
-    std::unique_ptr<Orthanc::DicomInstanceHasher> hasher;
-    try {
-      hasher.reset(new Orthanc::DicomInstanceHasher(summary));
-    } catch (const Orthanc::OrthancException& e) {
-      LOG(ERROR) << spec_.name << ": the instance received from " << remoteAet << " cannot be stored: " << e.What();
-      return STATUS_STORE_Error_CannotUnderstand;
-    }
-
-    uint16_t status = STATUS_STORE_Refused_OutOfResources;  // as Orthanc's core when storing fails
-    Ask(
-        spec_, "store",
-        [&](Napi::Object& arguments) {
-          SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-          Napi::Object ids = Napi::Object::New(arguments.Env());
-          ids.Set("Patient", hasher->HashPatient());
-          ids.Set("Study", hasher->HashStudy());
-          ids.Set("Series", hasher->HashSeries());
-          ids.Set("Instance", hasher->HashInstance());
-          arguments.Set("ids", ids);
-          // Handed over without a copy; JS keeps the bytes alive as long as it needs them.
-          auto* owner = new std::shared_ptr<std::string>(file);
-          arguments.Set("dicom", Napi::Buffer<char>::New(
-                                     arguments.Env(), &(*file)[0], file->size(),
-                                     [](Napi::Env, char*, std::shared_ptr<std::string>* owned) { delete owned; },
-                                     owner));
-        },
-        [&](Napi::Value result) {
-          if (!result.IsNumber()) throw Napi::TypeError::New(result.Env(), "a DICOM status number is expected");
-          status = static_cast<uint16_t>(result.As<Napi::Number>().Uint32Value());
-        },
-        remoteAet);
-    return status;
-  }
-
- private:
-  const TenantServerSpec& spec_;
-};
 
 // C-FIND: JS matches and filters by labels; answers come back as tag/value maps.
 class TenantFindHandler : public Orthanc::IFindRequestHandler {
@@ -191,7 +136,7 @@ Orthanc::IMoveRequestHandler* TenantDicomServer::ConstructMoveRequestHandler() {
 Orthanc::IGetRequestHandler* TenantDicomServer::ConstructGetRequestHandler() { return CreateGetHandler(spec_); }
 
 Orthanc::IStoreRequestHandler* TenantDicomServer::ConstructStoreRequestHandler() {
-  return new TenantStoreHandler(spec_);
+  return CreateStoreHandler(spec_);
 }
 
 Orthanc::IFindRequestHandler* TenantDicomServer::ConstructFindRequestHandler() {
@@ -254,13 +199,52 @@ bool TenantDicomServer::IsAllowedConnection(const std::string& remoteIp, const s
 
 bool TenantDicomServer::IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
                                          const std::string& calledAet, Orthanc::DicomRequestType type) {
-  return AskBoolean(
+  const std::string key = remoteIp + '\n' + remoteAet + '\n' + calledAet + '\n' + RequestTypeName(type);
+  if (HoldsRememberedPermission(key)) return true;
+  bool allowed = false;
+  RememberedPermission permission;
+  Ask(
       spec_, "allowRequest",
       [&](Napi::Object& arguments) {
         SetCaller(arguments, {remoteIp, remoteAet, calledAet});
         arguments.Set("request", RequestTypeName(type));
       },
+      [&](Napi::Value result) {
+        if (result.IsBoolean()) {
+          allowed = result.As<Napi::Boolean>();
+          return;
+        }
+        if (!result.IsObject()) throw Napi::TypeError::New(result.Env(), "false or { allowed, whileUnchanged } is expected");
+        Napi::Object object = result.As<Napi::Object>();
+        allowed = object.Get("allowed").ToBoolean();
+        Napi::Value condition = object.Get("whileUnchanged");
+        if (condition.IsObject()) {
+          permission.uri = condition.As<Napi::Object>().Get("uri").ToString();
+          permission.content = condition.As<Napi::Object>().Get("content").ToString();
+        }
+      },
       remoteAet);
+  if (allowed && !permission.uri.empty()) {
+    std::lock_guard<std::mutex> lock(permissionsMutex_);
+    if (permissions_.size() >= kMaximumRememberedPermissions) permissions_.clear();
+    permissions_[key] = std::move(permission);
+  }
+  return allowed;
+}
+
+bool TenantDicomServer::HoldsRememberedPermission(const std::string& key) {
+  RememberedPermission permission;
+  {
+    std::lock_guard<std::mutex> lock(permissionsMutex_);
+    auto found = permissions_.find(key);
+    if (found == permissions_.end()) return false;
+    permission = found->second;
+  }
+  RestAnswer now = RestGetHere(permission.uri);
+  if (now.ok() && now.body == permission.content) return true;
+  std::lock_guard<std::mutex> lock(permissionsMutex_);
+  permissions_.erase(key);
+  return false;
 }
 
 void TenantDicomServer::GetAcceptedTransferSyntaxes(std::set<Orthanc::DicomTransferSyntax>& target,

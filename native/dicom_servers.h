@@ -11,11 +11,19 @@
 #include <DicomNetworking/IStoreRequestHandlerFactory.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace mtd {
+
+// What a C-STORE does without asking JS (see storePlan in src/store.ts).
+struct StorePlan {
+  std::string absentBeforePost;         // a URI that must answer 404 before the POST; empty: no check
+  std::vector<std::string> labelUris;   // PUT once Orthanc stored a new instance ({Study}... replaced)
+};
 
 // What JS decided about one server at initialisation (see src/tenants.ts).
 struct TenantServerSpec {
@@ -28,6 +36,7 @@ struct TenantServerSpec {
   unsigned int threadsCount = 4;
   unsigned int maximumPduLength = 16384;
   std::vector<std::string> acceptedSopClasses;  // storage SOP classes, as Orthanc's own SCP
+  StorePlan store;
 };
 
 class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
@@ -70,7 +79,18 @@ class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
   Orthanc::IGetRequestHandler* ConstructGetRequestHandler() override;
 
  private:
+  // A permission JS allowed to reuse while `uri` answers `content` (see allowRequest in src/tenants.ts).
+  struct RememberedPermission {
+    std::string uri;
+    std::string content;
+  };
+  static constexpr size_t kMaximumRememberedPermissions = 1024;
+
+  bool HoldsRememberedPermission(const std::string& key);
+
   TenantServerSpec spec_;
+  std::mutex permissionsMutex_;
+  std::map<std::string, RememberedPermission> permissions_;  // by caller and request type
   std::unique_ptr<Orthanc::DicomServer> server_;
   bool running_ = false;
 };

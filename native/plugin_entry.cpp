@@ -6,6 +6,7 @@
 #include "js_dispatcher.h"
 #include "node_host.h"
 #include "sdk_bridge.h"
+#include "tenant_questions.h"
 
 #include <Logging.h>
 #include <OrthancException.h>
@@ -57,15 +58,10 @@ TenantServerSpec ReadServerSpec(const Napi::Object& object) {
   spec.associationTimeoutSeconds = ReadUnsigned(object, "associationTimeoutSeconds");
   spec.threadsCount = ReadUnsigned(object, "threadsCount");
   spec.maximumPduLength = ReadUnsigned(object, "maximumPduLength");
+  Napi::Object store = object.Get("store").As<Napi::Object>();
+  spec.store.absentBeforePost = ReadString(store, "absentBeforePost");
+  spec.store.labelUris = mtd::ReadStrings(store.Get("labelUris"));
   return spec;
-}
-
-std::vector<std::string> ReadStrings(const Napi::Value& value) {
-  std::vector<std::string> strings;
-  if (!value.IsArray()) return strings;
-  Napi::Array array = value.As<Napi::Array>();
-  for (uint32_t i = 0; i < array.Length(); i++) strings.push_back(array.Get(i).ToString());
-  return strings;
 }
 
 bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
@@ -88,7 +84,7 @@ bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
         answer.error = ReadString(object, "error");
         answer.locale = ReadString(object, "locale");
         answer.defaultEncoding = ReadString(object, "defaultEncoding");
-        answer.acceptedSopClasses = ReadStrings(object.Get("acceptedSopClasses"));
+        answer.acceptedSopClasses = mtd::ReadStrings(object.Get("acceptedSopClasses"));
         Napi::Value servers = object.Get("servers");
         if (servers.IsArray()) {
           Napi::Array array = servers.As<Napi::Array>();

@@ -197,6 +197,50 @@ Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
 
 void SetOrthancContext(OrthancPluginContext* context) { orthancContext.store(context); }
 
+namespace {
+
+template <typename MakeCall>
+RestAnswer RestHere(MakeCall makeCall) {
+  RestAnswer answer;
+  OrthancPluginContext* context = orthancContext.load();
+  if (context == nullptr) {
+    answer.code = OrthancPluginErrorCode_BadSequenceOfCalls;
+    return answer;
+  }
+  OrthancPluginMemoryBuffer buffer{nullptr, 0};
+  answer.code = makeCall(context, &buffer);
+  if (buffer.data != nullptr) {
+    if (answer.ok()) answer.body.assign(static_cast<const char*>(buffer.data), buffer.size);
+    OrthancPluginFreeMemoryBuffer(context, &buffer);
+  }
+  return answer;
+}
+
+}  // namespace
+
+std::string RestAnswer::Describe(const std::string& request) const {
+  OrthancPluginContext* context = orthancContext.load();
+  return request + ": " + (context != nullptr ? OrthancPluginGetErrorDescription(context, code) : "no Orthanc context");
+}
+
+RestAnswer RestGetHere(const std::string& uri) {
+  return RestHere([&](OrthancPluginContext* context, OrthancPluginMemoryBuffer* buffer) {
+    return OrthancPluginRestApiGet(context, buffer, uri.c_str());
+  });
+}
+
+RestAnswer RestPostHere(const std::string& uri, const std::string& body) {
+  return RestHere([&](OrthancPluginContext* context, OrthancPluginMemoryBuffer* buffer) {
+    return OrthancPluginRestApiPost(context, buffer, uri.c_str(), body.data(), body.size());
+  });
+}
+
+RestAnswer RestPutHere(const std::string& uri) {
+  return RestHere([&](OrthancPluginContext* context, OrthancPluginMemoryBuffer* buffer) {
+    return OrthancPluginRestApiPut(context, buffer, uri.c_str(), "", 0);
+  });
+}
+
 OrthancPluginContext* GetOrthancContext() { return orthancContext.load(); }
 
 Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {

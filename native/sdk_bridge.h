@@ -7,11 +7,26 @@
 #include <napi.h>
 #include <orthanc/OrthancCPlugin.h>
 
+#include <string>
+
 namespace mtd {
 
 void SetOrthancContext(OrthancPluginContext* context);
 OrthancPluginContext* GetOrthancContext();
 
 Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports);
+
+// A REST call made right on the calling thread: for Orthanc's own threads only
+// (a DICOM association), never for the JS thread.
+struct RestAnswer {
+  OrthancPluginErrorCode code = OrthancPluginErrorCode_Success;
+  std::string body;
+  bool ok() const { return code == OrthancPluginErrorCode_Success; }
+  std::string Describe(const std::string& request) const;  // "PUT /uri: Orthanc's description"
+};
+
+RestAnswer RestGetHere(const std::string& uri);
+RestAnswer RestPostHere(const std::string& uri, const std::string& body);
+RestAnswer RestPutHere(const std::string& uri);
 
 }  // namespace mtd

@@ -50,6 +50,10 @@ export class Orthanc {
     return parseJson<T>(uri, await this.bridge.restGet(uri));
   }
 
+  async getText(uri: string): Promise<string> {
+    return (await this.bridge.restGet(uri)).toString('utf8');
+  }
+
   async postJson<T = unknown>(uri: string, body: unknown): Promise<T> {
     return parseJson<T>(uri, await this.bridge.restPost(uri, JSON.stringify(body)));
   }

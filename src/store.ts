@@ -49,6 +49,44 @@ export function missingLabels(
   return writes;
 }
 
+/**
+ * What the native shim does for a C-STORE without asking JS (native/dicom_store.cpp):
+ * when `absentBeforePost` answers 404 (or there is none), it POSTs the instance, and
+ * if Orthanc answers that it is new, it PUTs `labelUris` ({Patient}, {Study}, {Series}
+ * and {Instance} replaced by Orthanc's identifiers). Any other outcome comes back to
+ * storeThroughTenant (the instance was held, filtered out, or a call failed).
+ */
+export interface StorePlan {
+  absentBeforePost: string;
+  labelUris: string[];
+}
+
+/** The deepest level first: a failure then leaves the fewest labels on parents that existed before. */
+const DEEPEST_FIRST: ResourceLevel[] = ['Instance', 'Series', 'Study', 'Patient'];
+
+export function storePlan(
+  tenant: Pick<TenantConfig, 'labels' | 'labelsStoreLevels'>,
+  options: { overwriteInstances: boolean; failParentLabelWrites?: boolean },
+): StorePlan {
+  const levels = DEEPEST_FIRST.filter((level) => tenant.labelsStoreLevels.includes(level));
+  const uri = (level: ResourceLevel, label: string) => `${URI_PREFIX[level]}{${level}}/labels/${label}`;
+  let labelUris = levels.flatMap((level) => tenant.labels.map((label) => uri(level, label)));
+  if (options.failParentLabelWrites) {
+    // MTD_FAULT_INJECTION=labelWrite: a label Orthanc refuses takes the parents' place.
+    const parent = levels.find((level) => level !== 'Instance');
+    labelUris = labelUris.filter((written) => written.startsWith(URI_PREFIX.Instance));
+    if (parent !== undefined) labelUris.push(uri(parent, 'fault!injected'));
+  }
+  return {
+    // With OverwriteInstances, a POST would replace what Orthanc holds: only a new instance skips JS.
+    absentBeforePost: options.overwriteInstances ? '/instances/{Instance}/labels' : '',
+    labelUris,
+  };
+}
+
+/** What the native shim's POST /instances gave: Orthanc's answer, or its failure. */
+export type PostOutcome = { answer: string } | { failure: { orthancCode: number; message: string } };
+
 /** The C-STORE status Orthanc's own port gives when storing fails this way. */
 export function statusOfFailedStore(error: unknown): number {
   return orthancErrorCode(error) === OrthancErrorCode.BadFileFormat
@@ -91,8 +129,10 @@ export interface StoreContext {
 
 export interface IncomingInstance {
   ids: OrthancIds;
-  dicom: Buffer;
   callerAet: string;
+  /** The instance, unless the native shim has POSTed it already. */
+  dicom?: Buffer;
+  posted?: PostOutcome;
 }
 
 export function storeThroughTenant(
@@ -108,9 +148,13 @@ async function storeAndLabel(
   { orthanc, overwriteInstances, beforeLabelWrite }: StoreContext,
   tenant: TenantConfig,
   tenantName: string,
-  { ids, dicom, callerAet }: IncomingInstance,
+  { ids, dicom, callerAet, posted }: IncomingInstance,
 ): Promise<number> {
-  const post = () => orthanc.postBytes<StoredInstance>('/instances', dicom);
+  const post = async (): Promise<StoredInstance> => {
+    if (posted === undefined) return orthanc.postBytes<StoredInstance>('/instances', dicom ?? Buffer.alloc(0));
+    if ('failure' in posted) throw Object.assign(new Error(posted.failure.message), { orthancCode: posted.failure.orthancCode });
+    return JSON.parse(posted.answer) as StoredInstance;
+  };
   const readLabels = () => Promise.all(tenant.labelsStoreLevels.map((level) => labelsOf(orthanc, level, ids[level])));
   const refuseForeign = () => {
     orthanc.warning(
@@ -124,7 +168,7 @@ async function storeAndLabel(
   let labelsBefore: (string[] | undefined)[]; // per store level; undefined: Orthanc did not hold it
   let existedBefore: boolean;
   try {
-    if (overwriteInstances) {
+    if (overwriteInstances && posted === undefined) {
       // A POST would overwrite what Orthanc holds: decide first.
       labelsBefore = await readLabels();
       const instanceIndex = tenant.labelsStoreLevels.indexOf('Instance');
@@ -190,6 +234,18 @@ async function storeAndLabel(
   orthanc.error(`${tenantName}: cannot label the instance ${stored.ID} sent by ${callerAet}, the store fails: ${describe(failure.reason)}`);
   await undo(orthanc, tenantName, ids.Instance, existedBefore, added);
   return DicomStatus.RefusedOutOfResources; // as Orthanc's own port when storing fails
+}
+
+/** The native shim stored a new instance but could not label it: the store fails, and leaves nothing. */
+export async function labellingFailed(
+  { orthanc }: Pick<StoreContext, 'orthanc'>,
+  tenantName: string,
+  { ids, callerAet }: Pick<IncomingInstance, 'ids' | 'callerAet'>,
+  error: string,
+): Promise<number> {
+  orthanc.error(`${tenantName}: cannot label the instance ${ids.Instance} sent by ${callerAet}, the store fails: ${error}`);
+  await undo(orthanc, tenantName, ids.Instance, false, []);
+  return DicomStatus.RefusedOutOfResources;
 }
 
 /**

@@ -15,7 +15,16 @@ import { planRetrieve, type RetrieveRequest } from './move.js';
 import { coarseIsolationWarning } from './entitlement.js';
 import type { Dispatcher } from './native.js';
 import type { Orthanc } from './orthanc.js';
-import { PerInstanceQueue, storeThroughTenant, type LabelWrite, type OrthancIds } from './store.js';
+import {
+  labellingFailed,
+  PerInstanceQueue,
+  storePlan,
+  storeThroughTenant,
+  type LabelWrite,
+  type OrthancIds,
+  type PostOutcome,
+  type StorePlan,
+} from './store.js';
 
 export interface ServerSpec {
   index: number;
@@ -26,6 +35,7 @@ export interface ServerSpec {
   associationTimeoutSeconds: number;
   threadsCount: number;
   maximumPduLength: number;
+  store: StorePlan;
 }
 
 export interface InitializationAnswer {
@@ -34,6 +44,14 @@ export interface InitializationAnswer {
   defaultEncoding?: string;
   servers?: ServerSpec[];
   acceptedSopClasses?: string[];
+}
+
+const MODALITIES_URI = '/modalities?expand';
+
+/** A permission the native shim may reuse while `whileUnchanged.uri` answers exactly `content`. */
+export interface RememberedPermission {
+  allowed: true;
+  whileUnchanged: { uri: string; content: string };
 }
 
 interface CallerArguments {
@@ -48,7 +66,7 @@ export function tenantName(tenant: Pick<TenantConfig, 'index' | 'aet'>): string 
   return `MultitenantDicom.Servers[${tenant.index}] (AET "${tenant.aet}")`;
 }
 
-export function serverSpecs(configuration: PluginConfiguration): ServerSpec[] {
+export function serverSpecs(configuration: PluginConfiguration, faults: ReadonlySet<string> = new Set()): ServerSpec[] {
   const { dicom } = configuration;
   return configuration.servers.map((tenant) => ({
     index: tenant.index,
@@ -59,6 +77,10 @@ export function serverSpecs(configuration: PluginConfiguration): ServerSpec[] {
     associationTimeoutSeconds: dicom.scpTimeoutSeconds,
     threadsCount: dicom.threadsCount,
     maximumPduLength: dicom.maximumPduLength,
+    store: storePlan(tenant, {
+      overwriteInstances: dicom.overwriteInstances,
+      failParentLabelWrites: faults.has('labelWrite'),
+    }),
   }));
 }
 
@@ -79,7 +101,16 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
   }
 
   async function modalities() {
-    return parseModalities(await orthanc.getJson('/modalities?expand'));
+    return parseModalities(await orthanc.getJson(MODALITIES_URI));
+  }
+
+  function storeContext() {
+    return {
+      orthanc,
+      queue: storeQueue,
+      overwriteInstances: current().dicom.overwriteInstances,
+      beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined,
+    };
   }
 
   function callerOf(args: CallerArguments) {
@@ -112,7 +143,7 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return {
         locale: stringOption(orthancConfiguration, 'Locale'),
         defaultEncoding: stringOption(orthancConfiguration, 'DefaultEncoding'),
-        servers: serverSpecs(configuration),
+        servers: serverSpecs(configuration, faults),
         acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses, args.orthancVersion),
       };
     },
@@ -132,13 +163,19 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return decision.allowed;
     },
 
-    async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<boolean> {
+    // Asked before every DICOM command. A permission holds as long as DicomModalities
+    // are unchanged: the shim reuses it while /modalities?expand answers the same text.
+    async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<RememberedPermission | false> {
       const server = tenant(args.tenant);
-      const known = await modalities();
+      const modalitiesText = await orthanc.getText(MODALITIES_URI);
+      const known = parseModalities(JSON.parse(modalitiesText));
       const listed = decideAllowedCaller(current().dicom, known, callerOf(args), server.allowedCallers);
       const decision = listed.allowed ? decideRequest(current().dicom, known, callerOf(args), args.request) : listed;
-      if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'request refused'}`);
-      return decision.allowed;
+      if (!decision.allowed) {
+        orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'request refused'}`);
+        return false;
+      }
+      return { allowed: true, whileUnchanged: { uri: MODALITIES_URI, content: modalitiesText } };
     },
 
     sameAet(args: { first: string; second: string }): boolean {
@@ -165,19 +202,25 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
     },
 
+    // C-STORE, when the native shim's plan (storePlan) cannot finish it alone.
     async store(args: CallerArguments & { dicom: Buffer; ids: OrthancIds }): Promise<number> {
       const server = tenant(args.tenant);
-      return storeThroughTenant(
-        {
-          orthanc,
-          queue: storeQueue,
-          overwriteInstances: current().dicom.overwriteInstances,
-          beforeLabelWrite: faults.has('labelWrite') ? failLabelWrite : undefined,
-        },
-        server,
-        tenantName(server),
-        { ids: args.ids, dicom: args.dicom, callerAet: args.remoteAet },
-      );
+      return storeThroughTenant(storeContext(), server, tenantName(server), {
+        ids: args.ids,
+        dicom: args.dicom,
+        callerAet: args.remoteAet,
+      });
+    },
+
+    async storePosted(args: CallerArguments & PostOutcome & { ids: OrthancIds }): Promise<number> {
+      const server = tenant(args.tenant);
+      const posted: PostOutcome = 'failure' in args ? { failure: args.failure } : { answer: args.answer };
+      return storeThroughTenant(storeContext(), server, tenantName(server), { ids: args.ids, posted, callerAet: args.remoteAet });
+    },
+
+    async storeLabellingFailed(args: CallerArguments & { ids: OrthancIds; error: string }): Promise<number> {
+      const server = tenant(args.tenant);
+      return labellingFailed({ orthanc }, tenantName(server), { ids: args.ids, callerAet: args.remoteAet }, args.error);
     },
 
     async find(args: CallerArguments & { query: QueryElement[] }) {

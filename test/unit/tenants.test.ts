@@ -25,8 +25,45 @@ describe('tenant servers', () => {
         associationTimeoutSeconds: 5,
         threadsCount: 2,
         maximumPduLength: 65536,
+        store: {
+          absentBeforePost: '',
+          labelUris: [
+            '/instances/{Instance}/labels/a',
+            '/series/{Series}/labels/a',
+            '/studies/{Study}/labels/a',
+          ],
+        },
       },
     ]);
+  });
+
+  it('get the store plan of their tenant, with OverwriteInstances and fault injection', () => {
+    const configuration = parseConfiguration({
+      OverwriteInstances: true,
+      MultitenantDicom: {
+        Servers: [
+          { AET: 'A', Port: 4243, Labels: ['a'], LabelsStoreLevels: ['Patient', 'Instance'] },
+          { AET: 'B', Port: 4244, Labels: ['b1', 'b2'], LabelsStoreLevels: ['Instance'] },
+        ],
+      },
+    });
+    expect(serverSpecs(configuration).map((spec) => spec.store)).toEqual([
+      {
+        absentBeforePost: '/instances/{Instance}/labels',
+        labelUris: ['/instances/{Instance}/labels/a', '/patients/{Patient}/labels/a'],
+      },
+      {
+        absentBeforePost: '/instances/{Instance}/labels',
+        labelUris: ['/instances/{Instance}/labels/b1', '/instances/{Instance}/labels/b2'],
+      },
+    ]);
+    expect(serverSpecs(configuration, new Set(['labelWrite'])).map((spec) => spec.store.labelUris)).toEqual([
+      ['/instances/{Instance}/labels/a', '/patients/{Patient}/labels/fault!injected'],
+      ['/instances/{Instance}/labels/b1', '/instances/{Instance}/labels/b2'],
+    ]);
+    expect(serverSpecs(configuration, new Set(['allowRequest'])).map((spec) => spec.store)).toEqual(
+      serverSpecs(configuration).map((spec) => spec.store),
+    );
   });
 });
 
