@@ -34,23 +34,6 @@ const char* RequestTypeName(Orthanc::DicomRequestType type) {
   return "Unknown";
 }
 
-std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const TenantServerSpec& spec, const char* kind,
-                                                              const Caller& caller) {
-  std::vector<std::string> uids;
-  Ask(spec, kind, [&](Napi::Object& arguments) { SetCaller(arguments, caller); },
-      [&](Napi::Value result) { uids = ReadStrings(result); });
-  std::vector<Orthanc::DicomTransferSyntax> syntaxes;
-  for (const std::string& uid : uids) {
-    Orthanc::DicomTransferSyntax syntax;
-    if (Orthanc::LookupTransferSyntax(syntax, uid)) {
-      syntaxes.push_back(syntax);
-    } else {
-      LOG(WARNING) << spec.name << ": unknown transfer syntax " << uid << " is ignored";
-    }
-  }
-  return syntaxes;
-}
-
 bool ParseTag(Orthanc::DicomTag& tag, const std::string& text) {
   unsigned int group, element;
   char end;
@@ -190,68 +173,73 @@ bool TenantDicomServer::LookupAETitle(Orthanc::RemoteModalityParameters& modalit
   return true;
 }
 
+std::string TenantDicomServer::QuestionKey(const std::string& remoteIp, const std::string& remoteAet,
+                                           const std::string& calledAet, const char* detail) {
+  return remoteIp + '\n' + remoteAet + '\n' + calledAet + '\n' + detail;
+}
+
+bool TenantDicomServer::AskPermission(RememberedAnswers<bool>& memory, const std::string& question, const char* kind,
+                                      const Caller& caller, const char* request) {
+  if (memory.Lookup(question)) return true;
+  bool allowed = false;
+  ReuseCondition condition;
+  Ask(
+      spec_, kind,
+      [&](Napi::Object& arguments) {
+        SetCaller(arguments, caller);
+        if (request != nullptr) arguments.Set("request", request);
+      },
+      [&](Napi::Value result) {
+        Napi::Value answer = UnwrapRememberedAnswer(result, condition);
+        if (!answer.IsBoolean()) throw Napi::TypeError::New(result.Env(), "a boolean is expected");
+        allowed = answer.As<Napi::Boolean>();
+      },
+      caller.aet);
+  if (allowed) memory.Remember(question, true, condition);
+  return allowed;
+}
+
 bool TenantDicomServer::IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
                                             const std::string& calledAet) {
-  return AskBoolean(
-      spec_, "allowConnection",
-      [&](Napi::Object& arguments) { SetCaller(arguments, {remoteIp, remoteAet, calledAet}); }, remoteAet);
+  return AskPermission(allowedConnections_, QuestionKey(remoteIp, remoteAet, calledAet, ""), "allowConnection",
+                       {remoteIp, remoteAet, calledAet}, nullptr);
 }
 
 bool TenantDicomServer::IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
                                          const std::string& calledAet, Orthanc::DicomRequestType type) {
-  const std::string key = remoteIp + '\n' + remoteAet + '\n' + calledAet + '\n' + RequestTypeName(type);
-  if (HoldsRememberedPermission(key)) return true;
-  bool allowed = false;
-  RememberedPermission permission;
-  Ask(
-      spec_, "allowRequest",
-      [&](Napi::Object& arguments) {
-        SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-        arguments.Set("request", RequestTypeName(type));
-      },
-      [&](Napi::Value result) {
-        if (result.IsBoolean()) {
-          allowed = result.As<Napi::Boolean>();
-          return;
-        }
-        if (!result.IsObject()) throw Napi::TypeError::New(result.Env(), "false or { allowed, whileUnchanged } is expected");
-        Napi::Object object = result.As<Napi::Object>();
-        allowed = object.Get("allowed").ToBoolean();
-        Napi::Value condition = object.Get("whileUnchanged");
-        if (condition.IsObject()) {
-          permission.uri = condition.As<Napi::Object>().Get("uri").ToString();
-          permission.content = condition.As<Napi::Object>().Get("content").ToString();
-        }
-      },
-      remoteAet);
-  if (allowed && !permission.uri.empty()) {
-    std::lock_guard<std::mutex> lock(permissionsMutex_);
-    if (permissions_.size() >= kMaximumRememberedPermissions) permissions_.clear();
-    permissions_[key] = std::move(permission);
-  }
-  return allowed;
+  return AskPermission(allowedRequests_, QuestionKey(remoteIp, remoteAet, calledAet, RequestTypeName(type)),
+                       "allowRequest", {remoteIp, remoteAet, calledAet}, RequestTypeName(type));
 }
 
-bool TenantDicomServer::HoldsRememberedPermission(const std::string& key) {
-  RememberedPermission permission;
-  {
-    std::lock_guard<std::mutex> lock(permissionsMutex_);
-    auto found = permissions_.find(key);
-    if (found == permissions_.end()) return false;
-    permission = found->second;
+std::vector<Orthanc::DicomTransferSyntax> TenantDicomServer::AskTransferSyntaxes(const char* kind,
+                                                                              const Caller& caller) {
+  const std::string question = QuestionKey(caller.ip, caller.aet, caller.calledAet, kind);
+  std::optional<std::vector<std::string>> uids = transferSyntaxes_.Lookup(question);
+  if (!uids) {
+    ReuseCondition condition;
+    std::vector<std::string> asked;
+    Ask(spec_, kind, [&](Napi::Object& arguments) { SetCaller(arguments, caller); },
+        [&](Napi::Value result) { asked = ReadStrings(UnwrapRememberedAnswer(result, condition)); });
+    transferSyntaxes_.Remember(question, asked, condition);
+    uids = std::move(asked);
   }
-  RestAnswer now = RestGetHere(permission.uri);
-  if (now.ok() && now.body == permission.content) return true;
-  std::lock_guard<std::mutex> lock(permissionsMutex_);
-  permissions_.erase(key);
-  return false;
+  std::vector<Orthanc::DicomTransferSyntax> syntaxes;
+  for (const std::string& uid : *uids) {
+    Orthanc::DicomTransferSyntax syntax;
+    if (Orthanc::LookupTransferSyntax(syntax, uid)) {
+      syntaxes.push_back(syntax);
+    } else {
+      LOG(WARNING) << spec_.name << ": unknown transfer syntax " << uid << " is ignored";
+    }
+  }
+  return syntaxes;
 }
 
 void TenantDicomServer::GetAcceptedTransferSyntaxes(std::set<Orthanc::DicomTransferSyntax>& target,
                                                     const std::string& remoteIp, const std::string& remoteAet,
                                                     const std::string& calledAet) {
   std::vector<Orthanc::DicomTransferSyntax> syntaxes =
-      AskTransferSyntaxes(spec_, "acceptedTransferSyntaxes", {remoteIp, remoteAet, calledAet});
+      AskTransferSyntaxes("acceptedTransferSyntaxes", {remoteIp, remoteAet, calledAet});
   target.clear();
   target.insert(syntaxes.begin(), syntaxes.end());
 }
@@ -261,15 +249,25 @@ void TenantDicomServer::GetProposedStorageTransferSyntaxes(std::list<Orthanc::Di
                                                            const std::string& remoteAet,
                                                            const std::string& calledAet) {
   std::vector<Orthanc::DicomTransferSyntax> syntaxes =
-      AskTransferSyntaxes(spec_, "proposedStorageTransferSyntaxes", {remoteIp, remoteAet, calledAet});
+      AskTransferSyntaxes("proposedStorageTransferSyntaxes", {remoteIp, remoteAet, calledAet});
   target.assign(syntaxes.begin(), syntaxes.end());
 }
 
 bool TenantDicomServer::IsUnknownSopClassAccepted(const std::string& remoteIp, const std::string& remoteAet,
                                                   const std::string& calledAet) {
-  return AskBoolean(spec_, "unknownSopClassAccepted", [&](Napi::Object& arguments) {
-    SetCaller(arguments, {remoteIp, remoteAet, calledAet});
-  });
+  const std::string question = QuestionKey(remoteIp, remoteAet, calledAet, "unknownSopClassAccepted");
+  if (std::optional<bool> remembered = unknownSopClassAccepted_.Lookup(question)) return *remembered;
+  bool accepted = false;
+  ReuseCondition condition;
+  bool ok = Ask(spec_, "unknownSopClassAccepted",
+                [&](Napi::Object& arguments) { SetCaller(arguments, {remoteIp, remoteAet, calledAet}); },
+                [&](Napi::Value result) {
+                  Napi::Value answer = UnwrapRememberedAnswer(result, condition);
+                  if (!answer.IsBoolean()) throw Napi::TypeError::New(result.Env(), "a boolean is expected");
+                  accepted = answer.As<Napi::Boolean>();
+                });
+  if (ok) unknownSopClassAccepted_.Remember(question, accepted, condition);
+  return accepted;
 }
 
 void TenantDicomServer::GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) {

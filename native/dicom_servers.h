@@ -10,14 +10,21 @@
 #include <DicomNetworking/IMoveRequestHandlerFactory.h>
 #include <DicomNetworking/IStoreRequestHandlerFactory.h>
 
+#include "remembered_answers.h"
+
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 namespace mtd {
+
+// Who is calling a tenant.
+struct Caller {
+  const std::string& ip;
+  const std::string& aet;
+  const std::string& calledAet;
+};
 
 // What a C-STORE does without asking JS (see storePlan in src/store.ts).
 struct StorePlan {
@@ -79,18 +86,18 @@ class TenantDicomServer : public Orthanc::DicomServer::IRemoteModalities,
   Orthanc::IGetRequestHandler* ConstructGetRequestHandler() override;
 
  private:
-  // A permission JS allowed to reuse while `uri` answers `content` (see allowRequest in src/tenants.ts).
-  struct RememberedPermission {
-    std::string uri;
-    std::string content;
-  };
-  static constexpr size_t kMaximumRememberedPermissions = 1024;
-
-  bool HoldsRememberedPermission(const std::string& key);
+  static std::string QuestionKey(const std::string& remoteIp, const std::string& remoteAet,
+                                 const std::string& calledAet, const char* detail);
+  bool AskPermission(RememberedAnswers<bool>& memory, const std::string& question, const char* kind,
+                     const Caller& caller, const char* request);
+  std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const char* kind, const Caller& caller);
 
   TenantServerSpec spec_;
-  std::mutex permissionsMutex_;
-  std::map<std::string, RememberedPermission> permissions_;  // by caller and request type
+  // What JS allowed the shim to reuse, by caller (and request type).
+  RememberedAnswers<bool> allowedConnections_;
+  RememberedAnswers<bool> allowedRequests_;
+  RememberedAnswers<std::vector<std::string>> transferSyntaxes_;
+  RememberedAnswers<bool> unknownSopClassAccepted_;
   std::unique_ptr<Orthanc::DicomServer> server_;
   bool running_ = false;
 };

@@ -14,11 +14,6 @@
 
 namespace mtd {
 
-struct Caller {
-  const std::string& ip;
-  const std::string& aet;
-  const std::string& calledAet;
-};
 
 bool Ask(const TenantServerSpec& spec, const char* kind, const std::function<void(Napi::Object&)>& fillArguments,
          const ReadJsResult& readResult, const std::string& callerAet = std::string());

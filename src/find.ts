@@ -140,12 +140,13 @@ export async function findThroughTenant(
     complete = false;
   }
 
-  if (!body.CaseSensitive) {
+  const rechecked = body.CaseSensitive ? [] : recheckedConstraints(query);
+  if (rechecked.length > 0) {
     // Orthanc matched everything case-insensitively: keep what it also matches exactly
     // on the constraints that are not PN.
     const exact = await orthanc.find<FoundResource>({
       ...body,
-      Query: Object.fromEntries(recheckedConstraints(query).map((element) => [element.tag, element.value ?? ''])),
+      Query: Object.fromEntries(rechecked.map((element) => [element.tag, element.value ?? ''])),
       CaseSensitive: true,
     });
     const matched = new Set(exact.map((resource) => resource.ID));

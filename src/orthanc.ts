@@ -29,7 +29,8 @@ export class Orthanc {
    * refuses to page a request that involves tags outside its index: then this throws a
    * CappedFindError holding the first page.
    */
-  async find<T>(request: FindRequest): Promise<T[]> {
+  async find<T>(original: FindRequest): Promise<T[]> {
+    const request = await this.cheapestForm(original);
     const pageSize = request.Level === 'Instance' ? this.findLimits.instances : this.findLimits.results;
     if (pageSize === 0) return this.postJson<T[]>('/tools/find', request);
     const all: T[] = [];
@@ -44,6 +45,31 @@ export class Orthanc {
       all.push(...page);
       if (page.length < pageSize) return all;
     }
+  }
+
+  /**
+   * An expanded /tools/find builds every resource's whole description. When the index
+   * supports "ResponseContent" (Orthanc >= 1.12.5 with "HasExtendedFind"), a request
+   * that reads only the requested tags asks for just those: the same answers, in about
+   * half the time.
+   */
+  private async cheapestForm(request: FindRequest): Promise<FindRequest | (Omit<FindRequest, 'Expand'> & { ResponseContent: string[] })> {
+    if (request.Expand !== true || request.RequestedTags === undefined || !(await this.hasExtendedFind())) return request;
+    const { Expand: _expand, ...rest } = request;
+    return { ...rest, ResponseContent: ['RequestedTags'] };
+  }
+
+  private extendedFind: Promise<boolean> | undefined;
+
+  private hasExtendedFind(): Promise<boolean> {
+    this.extendedFind ??= this.getJson<{ Capabilities?: { HasExtendedFind?: boolean } }>('/system').then(
+      (system) => system.Capabilities?.HasExtendedFind === true,
+      () => {
+        this.extendedFind = undefined; // asked again next time
+        return false;
+      },
+    );
+    return this.extendedFind;
   }
 
   async getJson<T = unknown>(uri: string): Promise<T> {

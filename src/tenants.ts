@@ -48,10 +48,17 @@ export interface InitializationAnswer {
 
 const MODALITIES_URI = '/modalities?expand';
 
-/** A permission the native shim may reuse while `whileUnchanged.uri` answers exactly `content`. */
-export interface RememberedPermission {
-  allowed: true;
+/**
+ * An answer the native shim may reuse for the same question while GET `uri` reads
+ * exactly `content` (native/remembered_answers.h): it then skips the call into JS.
+ */
+export interface Remembered<T> {
+  answer: T;
   whileUnchanged: { uri: string; content: string };
+}
+
+function rememberWhileUnchanged<T>(answer: T, uri: string, content: string): Remembered<T> {
+  return { answer, whileUnchanged: { uri, content } };
 }
 
 interface CallerArguments {
@@ -101,7 +108,14 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
   }
 
   async function modalities() {
-    return parseModalities(await orthanc.getJson(MODALITIES_URI));
+    const text = await orthanc.getText(MODALITIES_URI);
+    return { known: parseModalities(JSON.parse(text)), text };
+  }
+
+  // Orthanc's own setting, read as it is now (it may change at run time through REST).
+  async function orthancSetting<T>(uri: string): Promise<Remembered<T>> {
+    const text = await orthanc.getText(uri);
+    return rememberWhileUnchanged(JSON.parse(text) as T, uri, text);
   }
 
   function storeContext() {
@@ -154,28 +168,31 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return true;
     },
 
-    async allowConnection(args: CallerArguments): Promise<boolean> {
+    // Asked for every association, then before every DICOM command. A permission depends
+    // only on the configuration and DicomModalities: it holds while those are unchanged.
+    // A refusal is asked again every time (and logged).
+    async allowConnection(args: CallerArguments): Promise<Remembered<true> | false> {
       const server = tenant(args.tenant);
-      const known = await modalities();
+      const { known, text } = await modalities();
       const listed = decideAllowedCaller(current().dicom, known, callerOf(args), server.allowedCallers);
       const decision = listed.allowed ? decideConnection(current().dicom, known, callerOf(args)) : listed;
-      if (!decision.allowed) orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'connection refused'}`);
-      return decision.allowed;
+      if (!decision.allowed) {
+        orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'connection refused'}`);
+        return false;
+      }
+      return rememberWhileUnchanged(true, MODALITIES_URI, text);
     },
 
-    // Asked before every DICOM command. A permission holds as long as DicomModalities
-    // are unchanged: the shim reuses it while /modalities?expand answers the same text.
-    async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<RememberedPermission | false> {
+    async allowRequest(args: CallerArguments & { request: DicomRequestType }): Promise<Remembered<true> | false> {
       const server = tenant(args.tenant);
-      const modalitiesText = await orthanc.getText(MODALITIES_URI);
-      const known = parseModalities(JSON.parse(modalitiesText));
+      const { known, text } = await modalities();
       const listed = decideAllowedCaller(current().dicom, known, callerOf(args), server.allowedCallers);
       const decision = listed.allowed ? decideRequest(current().dicom, known, callerOf(args), args.request) : listed;
       if (!decision.allowed) {
         orthanc.warning(`${tenantName(server)}: ${decision.reason ?? 'request refused'}`);
         return false;
       }
-      return { allowed: true, whileUnchanged: { uri: MODALITIES_URI, content: modalitiesText } };
+      return rememberWhileUnchanged(true, MODALITIES_URI, text);
     },
 
     sameAet(args: { first: string; second: string }): boolean {
@@ -193,13 +210,13 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return null;
     },
 
-    async acceptedTransferSyntaxes(): Promise<string[]> {
-      return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
+    acceptedTransferSyntaxes(): Promise<Remembered<string[]>> {
+      return orthancSetting('/tools/accepted-transfer-syntaxes');
     },
 
     // Used by the framework only when this server acts as a C-GET SCU toward a caller.
-    async proposedStorageTransferSyntaxes(): Promise<string[]> {
-      return orthanc.getJson<string[]>('/tools/accepted-transfer-syntaxes');
+    proposedStorageTransferSyntaxes(): Promise<Remembered<string[]>> {
+      return orthancSetting('/tools/accepted-transfer-syntaxes');
     },
 
     // C-STORE, when the native shim's plan (storePlan) cannot finish it alone.
@@ -231,9 +248,10 @@ export function createDispatcher(orthanc: Orthanc): Dispatcher {
       return planRetrieve(orthanc, tenant(args.tenant), current().dicom, { ...args, callerAet: args.remoteAet });
     },
 
-    async unknownSopClassAccepted(): Promise<boolean> {
-      const accepted = await orthanc.getJson<unknown>('/tools/unknown-sop-class-accepted');
-      return accepted === true || accepted === 1 || accepted === '1' || accepted === 'true';
+    async unknownSopClassAccepted(): Promise<Remembered<boolean>> {
+      const setting = await orthancSetting<unknown>('/tools/unknown-sop-class-accepted');
+      const accepted = setting.answer;
+      return { ...setting, answer: accepted === true || accepted === 1 || accepted === '1' || accepted === 'true' };
     },
   };
 
