@@ -82,6 +82,7 @@ bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
         if (!result.IsObject()) throw Napi::TypeError::New(result.Env(), "an object is expected");
         Napi::Object object = result.As<Napi::Object>();
         answer.error = ReadString(object, "error");
+        if (!answer.error.empty()) return;  // a bad configuration: nothing else is answered
         answer.locale = ReadString(object, "locale");
         answer.defaultEncoding = ReadString(object, "defaultEncoding");
         answer.acceptedSopClasses = mtd::ReadStrings(object.Get("acceptedSopClasses"));
