@@ -1,5 +1,6 @@
 // Orthanc as the TypeScript side sees it: in-process REST calls (never HTTP) and
 // the log, over the native SDK bridge.
+import type { ResourceLevel } from './configuration.js';
 import type { NativeBridge } from './native.js';
 
 /** A /tools/find request; `Level` decides which of Orthanc's limits caps its answer. */
@@ -72,6 +73,16 @@ export class Orthanc {
     return this.extendedFind;
   }
 
+  /** The labels of a resource, or undefined when Orthanc does not hold it. */
+  async labelsOf(level: ResourceLevel, resourceId: string): Promise<string[] | undefined> {
+    try {
+      return await this.getJson<string[]>(`${URI_PREFIX[level]}${resourceId}/labels`);
+    } catch (error) {
+      if (orthancErrorCode(error) === OrthancErrorCode.UnknownResource) return undefined;
+      throw error;
+    }
+  }
+
   async getJson<T = unknown>(uri: string): Promise<T> {
     return parseJson<T>(uri, await this.bridge.restGet(uri));
   }
@@ -129,6 +140,13 @@ export function orthancErrorCode(error: unknown): number | undefined {
   const code = (error as { orthancCode?: unknown } | null)?.orthancCode;
   return typeof code === 'number' ? code : undefined;
 }
+
+export const URI_PREFIX: Record<ResourceLevel, string> = {
+  Patient: '/patients/',
+  Study: '/studies/',
+  Series: '/series/',
+  Instance: '/instances/',
+};
 
 export const OrthancErrorCode = {
   BadRequest: 8,

@@ -3,7 +3,7 @@
 // what it created is removed, the labels it added to older resources are taken back.
 import type { ResourceLevel, TenantConfig } from './configuration.js';
 import { entitledLevel, satisfies } from './entitlement.js';
-import { OrthancErrorCode, orthancErrorCode, type Orthanc } from './orthanc.js';
+import { OrthancErrorCode, orthancErrorCode, URI_PREFIX, type Orthanc } from './orthanc.js';
 
 export const DicomStatus = {
   Success: 0x0000,
@@ -21,12 +21,6 @@ export interface StoredInstance {
   Status: 'Success' | 'AlreadyStored' | 'FilteredOut' | string;
 }
 
-export const URI_PREFIX: Record<ResourceLevel, string> = {
-  Patient: '/patients/',
-  Study: '/studies/',
-  Series: '/series/',
-  Instance: '/instances/',
-};
 
 export interface LabelWrite {
   level: ResourceLevel;
@@ -94,16 +88,6 @@ export function statusOfFailedStore(error: unknown): number {
     : DicomStatus.RefusedOutOfResources;
 }
 
-/** The labels of a resource, or undefined when Orthanc does not hold it. */
-export async function labelsOf(orthanc: Orthanc, level: ResourceLevel, resourceId: string): Promise<string[] | undefined> {
-  try {
-    return await orthanc.getJson<string[]>(`${URI_PREFIX[level]}${resourceId}/labels`);
-  } catch (error) {
-    if (orthancErrorCode(error) === OrthancErrorCode.UnknownResource) return undefined;
-    throw error;
-  }
-}
-
 /** Runs the stores of one instance one after the other: check, store and label form one step. */
 export class PerInstanceQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
@@ -155,7 +139,7 @@ async function storeAndLabel(
     if ('failure' in posted) throw Object.assign(new Error(posted.failure.message), { orthancCode: posted.failure.orthancCode });
     return JSON.parse(posted.answer) as StoredInstance;
   };
-  const readLabels = () => Promise.all(tenant.labelsStoreLevels.map((level) => labelsOf(orthanc, level, ids[level])));
+  const readLabels = () => Promise.all(tenant.labelsStoreLevels.map((level) => orthanc.labelsOf(level, ids[level])));
   const refuseForeign = () => {
     orthanc.warning(
       `${tenantName}: refused the instance ${ids.Instance} sent by ${callerAet}: Orthanc already holds it, and it is not ` +
@@ -173,7 +157,7 @@ async function storeAndLabel(
       labelsBefore = await readLabels();
       const instanceIndex = tenant.labelsStoreLevels.indexOf('Instance');
       existedBefore =
-        (instanceIndex >= 0 ? labelsBefore[instanceIndex] : await labelsOf(orthanc, 'Instance', ids.Instance)) !== undefined;
+        (instanceIndex >= 0 ? labelsBefore[instanceIndex] : await orthanc.labelsOf('Instance', ids.Instance)) !== undefined;
       if (existedBefore && !isEntitled(tenant, labelsBefore)) {
         if (tenant.foreignInstances === 'Reject') return refuseForeign();
         stored = { ID: ids.Instance, Status: 'AlreadyStored' }; // "Share", never overwritten
@@ -185,14 +169,14 @@ async function storeAndLabel(
       // read the parents' labels at once, then decide; the instance's own labels matter
       // only if Orthanc held it.
       const parentReads = Promise.all(
-        tenant.labelsStoreLevels.map((level) => (level === 'Instance' ? undefined : labelsOf(orthanc, level, ids[level]))),
+        tenant.labelsStoreLevels.map((level) => (level === 'Instance' ? undefined : orthanc.labelsOf(level, ids[level]))),
       );
       parentReads.catch(() => undefined); // awaited below, unless the POST fails first
       stored = await post();
       existedBefore = stored.Status === 'AlreadyStored';
       const [parents, instance] = await Promise.all([
         parentReads,
-        existedBefore ? labelsOf(orthanc, 'Instance', ids.Instance) : undefined,
+        existedBefore ? orthanc.labelsOf('Instance', ids.Instance) : undefined,
       ]);
       labelsBefore = tenant.labelsStoreLevels.map((level, index) => (level === 'Instance' ? instance : parents[index]));
       if (existedBefore && !isEntitled(tenant, labelsBefore)) {
