@@ -1,6 +1,8 @@
 // C-STORE through a tenant: store the instance as received, then label it at the
-// tenant's LabelsStoreLevels. A store ends labelled, or fails and changes nothing:
-// what it created is removed, the labels it added to older resources are taken back.
+// tenant's LabelsStoreLevels. A store ends labelled, or fails: what it created is
+// removed, and an instance Orthanc already held loses the labels the store added.
+// The common case (a new instance) runs in the native shim, following storePlan;
+// storeThroughTenant decides everything else.
 import type { ResourceLevel, TenantConfig } from './configuration.js';
 import { entitledLevel, satisfies } from './entitlement.js';
 import { OrthancErrorCode, orthancErrorCode, URI_PREFIX, type Orthanc } from './orthanc.js';
@@ -20,7 +22,6 @@ export interface StoredInstance {
   ID: string;
   Status: 'Success' | 'AlreadyStored' | 'FilteredOut' | string;
 }
-
 
 export interface LabelWrite {
   level: ResourceLevel;
@@ -88,7 +89,11 @@ export function statusOfFailedStore(error: unknown): number {
     : DicomStatus.RefusedOutOfResources;
 }
 
-/** Runs the stores of one instance one after the other: check, store and label form one step. */
+/**
+ * Runs the stores of one instance one after the other: check, store and label form one
+ * step. The native shim already serialises the stores of an instance; this also covers
+ * JS work that outlives a native call that timed out.
+ */
 export class PerInstanceQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
 
