@@ -13,6 +13,7 @@
 #include <OrthancException.h>
 #include <Toolbox.h>
 
+#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmnet/dimse.h>
 
 #include <condition_variable>
@@ -84,47 +85,44 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
       LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
       return STATUS_STORE_Error_CannotUnderstand;
     }
-    InstanceIds ids;
-    try {
-      // Orthanc's identifiers of the instance and its parents, computed as the core does.
-      Orthanc::DicomMap summary;
-      Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
-      Orthanc::DicomInstanceHasher hasher(summary);
-      ids = {hasher.HashPatient(), hasher.HashStudy(), hasher.HashSeries(), hasher.HashInstance()};
-    } catch (const Orthanc::OrthancException& e) {
-      LOG(ERROR) << spec_.name << ": the instance received from " << remoteAet << " cannot be stored: " << e.What();
-      return STATUS_STORE_Error_CannotUnderstand;
-    }
-
     const Caller caller{remoteIp, remoteAet, calledAet};
     const StorePlan& plan = spec_.store;
-    InstanceLock lock(ids.instance);
+    // Two stores of the same SOP Instance UID never interleave (an Orthanc instance is
+    // also named by its patient, study and series: at worst, unrelated ones wait).
+    OFString sopInstanceUid;
+    dataset.findAndGetOFString(DCM_SOPInstanceUID, sopInstanceUid);
+    InstanceLock lock(sopInstanceUid.c_str());
 
-    if (!plan.absentBeforePost.empty() &&
-        RestGetHere(ExpandUri(plan.absentBeforePost, ids)).code != OrthancPluginErrorCode_UnknownResource) {
-      // Orthanc may hold it (or cannot tell): JS decides before anything is written.
-      return AskStatus("store", caller, ids, [&](Napi::Object& arguments) {
-        // Handed over without a copy; JS keeps the bytes alive as long as it needs them.
-        auto* owner = new std::shared_ptr<std::string>(file);
-        arguments.Set("dicom", Napi::Buffer<char>::New(
-                                   arguments.Env(), &(*file)[0], file->size(),
-                                   [](Napi::Env, char*, std::shared_ptr<std::string>* owned) { delete owned; }, owner));
-      });
+    InstanceIds ids;  // computed only where Orthanc's answer does not give them
+    if (!plan.absentBeforePost.empty()) {
+      if (!ComputeIds(dataset, ids, remoteAet)) return STATUS_STORE_Error_CannotUnderstand;
+      if (RestGetHere(ExpandUri(plan.absentBeforePost, ids)).code != OrthancPluginErrorCode_UnknownResource) {
+        // Orthanc may hold it (or cannot tell): JS decides before anything is written.
+        return AskStatus("store", caller, ids, [&](Napi::Object& arguments) {
+          // Handed over without a copy; JS keeps the bytes alive as long as it needs them.
+          auto* owner = new std::shared_ptr<std::string>(file);
+          arguments.Set("dicom", Napi::Buffer<char>::New(
+                                     arguments.Env(), &(*file)[0], file->size(),
+                                     [](Napi::Env, char*, std::shared_ptr<std::string>* owned) { delete owned; }, owner));
+        });
+      }
     }
 
     RestAnswer posted = RestPostHere("/instances", *file);
-    if (posted.ok() && IsNewInstance(posted.body, ids.instance)) {
+    InstanceIds stored;
+    if (posted.ok() && ReadNewInstance(posted.body, stored)) {
       for (const std::string& uriTemplate : plan.labelUris) {
-        const std::string uri = ExpandUri(uriTemplate, ids);
+        const std::string uri = ExpandUri(uriTemplate, stored);
         RestAnswer labelled = RestPutHere(uri);
         if (!labelled.ok()) {
-          return AskStatus("storeLabellingFailed", caller, ids, [&](Napi::Object& arguments) {
+          return AskStatus("storeLabellingFailed", caller, stored, [&](Napi::Object& arguments) {
             arguments.Set("error", labelled.Describe("PUT " + uri));
           });
         }
       }
       return STATUS_Success;
     }
+    if (ids.instance.empty() && !ComputeIds(dataset, ids, remoteAet)) return STATUS_STORE_Error_CannotUnderstand;
     return AskStatus("storePosted", caller, ids, [&](Napi::Object& arguments) {
       if (posted.ok()) {
         arguments.Set("answer", posted.body);
@@ -138,10 +136,30 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   }
 
  private:
-  static bool IsNewInstance(const std::string& postAnswer, const std::string& expectedId) {
+  // Orthanc's identifiers of the instance and its parents, computed as the core does.
+  bool ComputeIds(DcmDataset& dataset, InstanceIds& ids, const std::string& remoteAet) {
+    try {
+      Orthanc::DicomMap summary;
+      Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
+      Orthanc::DicomInstanceHasher hasher(summary);
+      ids = {hasher.HashPatient(), hasher.HashStudy(), hasher.HashSeries(), hasher.HashInstance()};
+      return true;
+    } catch (const Orthanc::OrthancException& e) {
+      LOG(ERROR) << spec_.name << ": the instance received from " << remoteAet << " cannot be stored: " << e.What();
+      return false;
+    }
+  }
+
+  // The identifiers Orthanc answered, when it stored a new instance.
+  static bool ReadNewInstance(const std::string& postAnswer, InstanceIds& stored) {
     Json::Value answer;
-    return Orthanc::Toolbox::ReadJson(answer, postAnswer) && answer.isObject() &&
-           answer["Status"].asString() == "Success" && answer["ID"].asString() == expectedId;
+    if (!Orthanc::Toolbox::ReadJson(answer, postAnswer) || !answer.isObject() ||
+        answer["Status"].asString() != "Success") {
+      return false;
+    }
+    stored = {answer["ParentPatient"].asString(), answer["ParentStudy"].asString(), answer["ParentSeries"].asString(),
+              answer["ID"].asString()};
+    return !stored.patient.empty() && !stored.study.empty() && !stored.series.empty() && !stored.instance.empty();
   }
 
   uint16_t AskStatus(const char* kind, const Caller& caller, const InstanceIds& ids,
