@@ -2,7 +2,6 @@
 
 #include "dicom_retrieve.h"
 #include "dicom_store.h"
-#include "sdk_bridge.h"
 #include "tenant_questions.h"
 
 #include <DicomNetworking/DicomFindAnswers.h>
