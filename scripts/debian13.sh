@@ -20,7 +20,8 @@ packages=(
   libjsoncpp-dev libboost-thread-dev libboost-filesystem-dev libboost-locale-dev
   libboost-iostreams-dev libboost-regex-dev libboost-date-time-dev
   libpugixml-dev uuid-dev libssl-dev libpng-dev libjpeg-dev zlib1g-dev
-  iproute2 procps curl ca-certificates
+  iproute2 procps curl ca-certificates openssl
+  postgresql orthanc-postgresql chromium-headless-shell
 )
 
 private_network=0
@@ -82,7 +83,13 @@ build_rootfs() {
   echo "debian13.sh: building the Debian 13 sandbox in $rootfs (about a minute, once)" >&2
   local include
   include=$(IFS=,; echo "${packages[*]}")
-  mmdebstrap --quiet --variant=apt --include="$include" trixie "$partial" >&2
+  # Package triggers (procps, pulled by postgresql) run `sysctl --system`: with the host's
+  # /proc that would change the host kernel's settings. sysctl is diverted to true while
+  # packages install, and restored afterwards.
+  mmdebstrap --quiet --variant=apt --include="$include" \
+    --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/sysctl && ln -s /bin/true "$1/usr/sbin/sysctl"' \
+    --customize-hook='rm "$1/usr/sbin/sysctl" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/sysctl' \
+    trixie "$partial" >&2
   touch "$partial/.complete"
   mv "$partial" "$rootfs"
   echo "debian13.sh: sandbox built in $((SECONDS - started)) s" >&2
