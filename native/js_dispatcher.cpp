@@ -1,23 +1,35 @@
 #include "js_dispatcher.h"
 
+#include "constants.h"
+
+#include <orthanc/OrthancCPlugin.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <thread>
+#include <vector>
 
 namespace mtd {
+void LogFromAnyThread(OrthancPluginLogLevel level, const std::string& message);  // sdk_bridge.cpp
+
 namespace {
 
 struct PendingCall {
   std::mutex mutex;
   std::condition_variable settled;
   bool done = false;
-  bool abandoned = false;  // the caller stopped waiting: never touch its lambdas again
+  bool abandoned = false;  // the caller stopped waiting: never touch its functions again
+  bool started = false;    // the JS thread took it
+  bool notification = false;
   JsCallOutcome outcome{JsCallStatus::Failed, ""};
   std::string kind;
-  const MakeJsArguments* makeArguments;
-  const ReadJsResult* readResult;
+  std::chrono::steady_clock::time_point queuedAt;
+  MakeJsArguments makeArguments;
+  const ReadJsResult* readResult = nullptr;  // null for a notification
 };
 using PendingCallPtr = std::shared_ptr<PendingCall>;
 
@@ -29,7 +41,14 @@ DispatcherFunction dispatcherFunction;
 bool installed = false;
 
 std::mutex pendingMutex;
-std::set<PendingCallPtr> pendingCalls;
+std::set<PendingCallPtr> pendingCalls;  // every call queued and not yet settled
+
+// What the JS thread runs now, for the watchdog's log line.
+std::mutex busyMutex;
+std::string busyKind;
+std::chrono::steady_clock::time_point busySince;
+
+std::atomic<bool> stalled{false};
 
 void Settle(const PendingCallPtr& call, JsCallStatus status, std::string error) {
   std::lock_guard<std::mutex> lock(call->mutex);
@@ -37,6 +56,11 @@ void Settle(const PendingCallPtr& call, JsCallStatus status, std::string error) 
   call->done = true;
   call->outcome = {status, std::move(error)};
   call->settled.notify_all();
+}
+
+void Forget(const PendingCallPtr& call) {
+  std::lock_guard<std::mutex> lock(pendingMutex);
+  pendingCalls.erase(call);
 }
 
 // Never throws: whatever JS threw or rejected with, the waiting caller must be released.
@@ -53,6 +77,10 @@ std::string DescribeJsError(Napi::Value error) {
   } catch (const Napi::Error&) {
     return "a JS value that cannot be described was thrown";
   }
+}
+
+void ReportNotificationFailure(const PendingCallPtr& call, const std::string& error) {
+  LogFromAnyThread(OrthancPluginLogLevel_Error, "multitenant-dicom: \"" + call->kind + "\" failed in JS: " + error);
 }
 
 // Runs on the JS thread, with the call's lock held.
@@ -72,6 +100,41 @@ void ReadIntoCaller(const PendingCallPtr& call, Napi::Value result) {
   call->settled.notify_all();
 }
 
+void MarkBusy(const std::string& kind) {
+  std::lock_guard<std::mutex> lock(busyMutex);
+  busyKind = kind;
+  busySince = std::chrono::steady_clock::now();
+}
+
+void MarkIdle() {
+  std::lock_guard<std::mutex> lock(busyMutex);
+  busyKind.clear();
+}
+
+void NoticeJsThreadAlive() {
+  if (stalled.exchange(false)) {
+    LogFromAnyThread(OrthancPluginLogLevel_Warning,
+                     "multitenant-dicom: the JavaScript side takes requests again");
+  }
+}
+
+// Follows a promise: the caller gets what it resolves to, or why it rejects.
+void FollowPromise(Napi::Env env, const PendingCallPtr& call, Napi::Object promise) {
+  Napi::Function onFulfilled = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
+    if (call->notification) return;
+    std::lock_guard<std::mutex> lock(call->mutex);
+    ReadIntoCaller(call, info[0]);
+  });
+  Napi::Function onRejected = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
+    if (call->notification) {
+      ReportNotificationFailure(call, DescribeJsError(info[0]));
+    } else {
+      Settle(call, JsCallStatus::Failed, DescribeJsError(info[0]));
+    }
+  });
+  promise.Get("then").As<Napi::Function>().Call(promise, {onFulfilled, onRejected});
+}
+
 void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, PendingCallPtr* callHolder) {
   PendingCallPtr call = std::move(*callHolder);
   delete callHolder;
@@ -79,6 +142,8 @@ void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, Pe
     Settle(call, JsCallStatus::Unavailable, "the JS runtime is stopping");
     return;
   }
+  NoticeJsThreadAlive();
+  if (call->kind.empty()) return;  // the watchdog's probe: the JS thread runs again
 
   Napi::HandleScope scope(env);
   Napi::Value result;
@@ -86,44 +151,136 @@ void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, Pe
     Napi::Object arguments;
     {
       std::lock_guard<std::mutex> lock(call->mutex);
-      if (call->abandoned) return;
-      arguments = (*call->makeArguments)(env);
+      if (call->abandoned || call->done) return;  // its caller gave up: dropped unrun
+      call->started = true;
+      arguments = call->makeArguments(env);
     }
+    MarkBusy(call->kind);
     result = dispatcher.Call({Napi::String::New(env, call->kind), arguments});
+    MarkIdle();
   } catch (const Napi::Error& e) {
-    Settle(call, JsCallStatus::Failed, DescribeJsError(e.Value()));
+    MarkIdle();
+    if (call->notification) {
+      ReportNotificationFailure(call, DescribeJsError(e.Value()));
+    } else {
+      Settle(call, JsCallStatus::Failed, DescribeJsError(e.Value()));
+    }
     return;
   }
 
   if (result.IsPromise()) {
-    Napi::Object promise = result.As<Napi::Object>();
-    Napi::Function onFulfilled = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
-      std::lock_guard<std::mutex> lock(call->mutex);
-      ReadIntoCaller(call, info[0]);
-    });
-    Napi::Function onRejected = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
-      Settle(call, JsCallStatus::Failed, DescribeJsError(info[0]));
-    });
-    promise.Get("then").As<Napi::Function>().Call(promise, {onFulfilled, onRejected});
-  } else {
+    FollowPromise(env, call, result.As<Napi::Object>());
+  } else if (!call->notification) {
     std::lock_guard<std::mutex> lock(call->mutex);
     ReadIntoCaller(call, result);
   }
 }
 
-void Forget(const PendingCallPtr& call) {
-  std::lock_guard<std::mutex> lock(pendingMutex);
-  pendingCalls.erase(call);
+bool Enqueue(const PendingCallPtr& call) {
+  std::shared_lock<std::shared_mutex> lock(stateMutex);
+  if (!installed) return false;
+  auto* holder = new PendingCallPtr(call);
+  if (dispatcherFunction.NonBlockingCall(holder) != napi_ok) {
+    delete holder;  // never handed to the JS thread
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// The watchdog.
+
+std::mutex watchdogMutex;
+std::condition_variable watchdogWake;
+bool watchdogStop = false;
+std::thread watchdogThread;
+
+void FailEveryWaitingCall() {
+  std::vector<PendingCallPtr> stuck;
+  {
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    for (const PendingCallPtr& call : pendingCalls) {
+      if (!call->notification) stuck.push_back(call);
+    }
+  }
+  for (const PendingCallPtr& call : stuck) {
+    Settle(call, JsCallStatus::Unavailable, "the JavaScript side is stalled (see the error above)");
+  }
+}
+
+void CheckForStall() {
+  const auto now = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point oldestUnstarted = now;
+  {
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    for (const PendingCallPtr& call : pendingCalls) {
+      std::lock_guard<std::mutex> callLock(call->mutex);
+      if (!call->started && !call->done && call->queuedAt < oldestUnstarted) oldestUnstarted = call->queuedAt;
+    }
+  }
+  if (now - oldestUnstarted < kJsStallThreshold || stalled.load()) return;
+
+  std::string busy;
+  {
+    std::lock_guard<std::mutex> lock(busyMutex);
+    if (!busyKind.empty()) {
+      busy = " (it has been running \"" + busyKind + "\" for " +
+             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - busySince).count()) + " s)";
+    }
+  }
+  stalled = true;
+  LogFromAnyThread(OrthancPluginLogLevel_Error,
+                   "multitenant-dicom: the JavaScript side has taken no request for " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - oldestUnstarted).count()) +
+                       " s" + busy + "; every waiting and new request of every tenant fails at once until it answers again");
+  FailEveryWaitingCall();
+  // A probe: when the JS thread runs it, it takes requests again.
+  auto probe = std::make_shared<PendingCall>();
+  probe->notification = true;
+  probe->queuedAt = now;
+  Enqueue(probe);
+}
+
+void RunWatchdog() {
+  std::unique_lock<std::mutex> lock(watchdogMutex);
+  while (!watchdogStop) {
+    watchdogWake.wait_for(lock, kWatchdogPeriod);
+    if (watchdogStop) break;
+    lock.unlock();
+    CheckForStall();
+    lock.lock();
+  }
+}
+
+void StartWatchdog() {
+  std::lock_guard<std::mutex> lock(watchdogMutex);
+  if (watchdogThread.joinable()) return;
+  watchdogStop = false;
+  watchdogThread = std::thread(RunWatchdog);
+}
+
+void StopWatchdog() {
+  {
+    std::lock_guard<std::mutex> lock(watchdogMutex);
+    watchdogStop = true;
+  }
+  watchdogWake.notify_all();
+  if (watchdogThread.joinable() && watchdogThread.get_id() != std::this_thread::get_id()) watchdogThread.join();
 }
 
 }  // namespace
 
 void JsDispatcher::Install(Napi::Env env, Napi::Function dispatcher) {
-  std::unique_lock<std::shared_mutex> lock(stateMutex);
-  if (installed) dispatcherFunction.Release();
-  // Unbounded queue: a DICOM thread must never be refused because others wait.
-  dispatcherFunction = DispatcherFunction::New(env, dispatcher, "multitenant-dicom dispatcher", 0, 1);
-  installed = true;
+  {
+    std::unique_lock<std::shared_mutex> lock(stateMutex);
+    if (installed) dispatcherFunction.Release();
+    // Unbounded queue: a DICOM thread must never be refused because others wait; calls
+    // whose callers gave up are dropped unrun when their turn comes.
+    dispatcherFunction = DispatcherFunction::New(env, dispatcher, "multitenant-dicom dispatcher", 0, 1);
+    installed = true;
+    stalled = false;
+  }
+  StartWatchdog();
 }
 
 bool JsDispatcher::IsInstalled() {
@@ -132,6 +289,7 @@ bool JsDispatcher::IsInstalled() {
 }
 
 void JsDispatcher::Shutdown() {
+  StopWatchdog();
   {
     std::unique_lock<std::shared_mutex> lock(stateMutex);
     if (installed) {
@@ -149,44 +307,46 @@ void JsDispatcher::Shutdown() {
   }
 }
 
-JsCallOutcome JsDispatcher::Call(const std::string& kind,
-                                 const MakeJsArguments& makeArguments,
-                                 const ReadJsResult& readResult,
-                                 std::chrono::milliseconds timeout) {
+JsCallOutcome JsDispatcher::Call(const std::string& kind, const MakeJsArguments& makeArguments,
+                                 const ReadJsResult& readResult, Deadline deadline) {
+  if (stalled.load()) {
+    return {JsCallStatus::Unavailable, "the JavaScript side is stalled: \"" + kind + "\" is not asked"};
+  }
   auto call = std::make_shared<PendingCall>();
   call->kind = kind;
-  call->makeArguments = &makeArguments;
+  call->queuedAt = std::chrono::steady_clock::now();
+  call->makeArguments = makeArguments;
   call->readResult = &readResult;
-
   {
-    std::shared_lock<std::shared_mutex> lock(stateMutex);
-    if (!installed) {
-      return {JsCallStatus::Unavailable, "the JS runtime is not running"};
-    }
-    {
-      std::lock_guard<std::mutex> pendingLock(pendingMutex);
-      pendingCalls.insert(call);
-    }
-    napi_status status = dispatcherFunction.NonBlockingCall(new PendingCallPtr(call));
-    if (status != napi_ok) {
-      Forget(call);
-      return {JsCallStatus::Unavailable, "the JS runtime refused the call \"" + kind + "\""};
-    }
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    pendingCalls.insert(call);
+  }
+  if (!Enqueue(call)) {
+    Forget(call);
+    return {JsCallStatus::Unavailable, "the JS runtime is not running, \"" + kind + "\" is not asked"};
   }
 
   JsCallOutcome outcome;
   {
     std::unique_lock<std::mutex> lock(call->mutex);
-    if (!call->settled.wait_for(lock, timeout, [&] { return call->done; })) {
+    if (!call->settled.wait_until(lock, deadline, [&] { return call->done; })) {
       call->abandoned = true;
       call->done = true;
-      call->outcome = {JsCallStatus::TimedOut,
-                       "JS did not answer \"" + kind + "\" within " + std::to_string(timeout.count()) + " ms"};
+      call->outcome = {JsCallStatus::TimedOut, "JS did not answer \"" + kind + "\" before its deadline"};
     }
     outcome = call->outcome;
   }
   Forget(call);
   return outcome;
+}
+
+void JsDispatcher::Notify(const std::string& kind, MakeJsArguments makeArguments) {
+  auto call = std::make_shared<PendingCall>();
+  call->kind = kind;
+  call->notification = true;
+  call->queuedAt = std::chrono::steady_clock::now();
+  call->makeArguments = std::move(makeArguments);
+  Enqueue(call);
 }
 
 }  // namespace mtd

@@ -1,10 +1,14 @@
 // Calls from Orthanc's threads (DICOM associations, plugin callbacks) into the
 // JavaScript dispatcher that src/main.ts registers with setDispatcher().
 //
-// The calling thread blocks until JS answers (a plain value or a settled promise),
-// the timeout expires, or the runtime shuts down. Argument building and result
-// reading run on the JS thread, under the call's lock, and only while the caller
-// still waits: the lambdas may capture the caller's stack.
+// Call() blocks until JS answers (a plain value or a settled promise), the call's
+// deadline passes, or the runtime stops or stalls. Argument building and result reading
+// run on the JS thread, and only while the caller still waits: the functions may refer
+// to the caller's stack. A call whose caller gave up is dropped from the queue unrun.
+//
+// A watchdog notices when the JS thread stops taking calls (a handler that never
+// yields): it logs it once, with what the JS thread is busy with, and from then on every
+// waiting and new call fails at once, until the JS thread takes calls again.
 #pragma once
 
 #include <napi.h>
@@ -17,6 +21,7 @@ namespace mtd {
 
 using MakeJsArguments = std::function<Napi::Object(Napi::Env)>;
 using ReadJsResult = std::function<void(Napi::Value)>;
+using Deadline = std::chrono::steady_clock::time_point;
 
 enum class JsCallStatus { Ok, Failed, TimedOut, Unavailable };
 
@@ -37,10 +42,12 @@ class JsDispatcher {
 
   static bool IsInstalled();
 
-  static JsCallOutcome Call(const std::string& kind,
-                            const MakeJsArguments& makeArguments,
-                            const ReadJsResult& readResult,
-                            std::chrono::milliseconds timeout);
+  static JsCallOutcome Call(const std::string& kind, const MakeJsArguments& makeArguments,
+                            const ReadJsResult& readResult, Deadline deadline);
+
+  // Hands a message to JS without waiting for its answer; `makeArguments` must own what
+  // it reads. Dropped when JS is not running. A failure in JS is logged.
+  static void Notify(const std::string& kind, MakeJsArguments makeArguments);
 };
 
 }  // namespace mtd

@@ -4,7 +4,8 @@
 // move that matches nothing with 0xFFFF remaining sub-operations. This definition is
 // linked instead of the framework's (libOrthancFramework.a is a static archive whose
 // MoveScp object is then never pulled in), and keeps exact counts.
-#include "dicom_retrieve.h"
+#include "move_handler.h"
+#include "retrieve_plan.h"
 
 #include <DicomNetworking/Internals/MoveScp.h>
 #include <DicomParsing/FromDcmtkBridge.h>
@@ -47,11 +48,18 @@ void Start(MoveProgress& progress, T_DIMSE_C_MoveRQ* request, DcmDataset* identi
     } else {
       progress.total = progress.iterator->GetSubOperationCount();
     }
-  } catch (const mtd::MoveRefused& refused) {
+  } catch (const mtd::RetrieveRefused& refused) {
     LOG(WARNING) << "C-MOVE from " << *progress.remoteAet << " refused: " << refused.what();
     progress.refusal = refused.Status();
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << "C-MOVE from " << *progress.remoteAet << " failed: " << e.What();
+    progress.refusal = STATUS_MOVE_Failed_UnableToProcess;
+  } catch (const std::exception& e) {
+    // Nothing may unwind through DCMTK's C code.
+    LOG(ERROR) << "C-MOVE from " << *progress.remoteAet << " failed: " << e.what();
+    progress.refusal = STATUS_MOVE_Failed_UnableToProcess;
+  } catch (...) {
+    LOG(ERROR) << "C-MOVE from " << *progress.remoteAet << " failed";
     progress.refusal = STATUS_MOVE_Failed_UnableToProcess;
   }
 }
@@ -62,6 +70,10 @@ void RunNextSubOperation(MoveProgress& progress) {
     status = progress.iterator->DoNext();
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << "C-MOVE sub-operation failed: " << e.What();
+    status = Orthanc::IMoveRequestIterator::Status_Failure;
+  } catch (...) {
+    // Nothing may unwind through DCMTK's C code.
+    LOG(ERROR) << "C-MOVE sub-operation failed";
     status = Orthanc::IMoveRequestIterator::Status_Failure;
   }
   switch (status) {

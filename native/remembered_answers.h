@@ -2,12 +2,10 @@
 //   { answer, whileUnchanged: { uri, content } }
 // meaning: the same question gets the same answer as long as GET uri reads exactly
 // content. The shim then checks that one in-process GET instead of asking JS again
-// (see rememberWhileUnchanged in src/tenants.ts). A plain answer is never reused.
+// (see Remembered in src/bridge.ts). A plain answer is never reused.
 #pragma once
 
 #include "sdk_bridge.h"
-
-#include <napi.h>
 
 #include <map>
 #include <mutex>
@@ -20,17 +18,6 @@ struct ReuseCondition {
   std::string uri;      // empty: the answer may not be reused
   std::string content;
 };
-
-// The answer inside a { answer, whileUnchanged } envelope, or the value itself.
-inline Napi::Value UnwrapRememberedAnswer(Napi::Value result, ReuseCondition& condition) {
-  if (!result.IsObject() || result.IsArray()) return result;
-  Napi::Object object = result.As<Napi::Object>();
-  Napi::Value whileUnchanged = object.Get("whileUnchanged");
-  if (!whileUnchanged.IsObject()) return result;
-  condition.uri = whileUnchanged.As<Napi::Object>().Get("uri").ToString();
-  condition.content = whileUnchanged.As<Napi::Object>().Get("content").ToString();
-  return object.Get("answer");
-}
 
 template <typename T>
 class RememberedAnswers {

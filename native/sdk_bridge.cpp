@@ -1,6 +1,7 @@
 #include "sdk_bridge.h"
 
 #include "js_dispatcher.h"
+#include "stores_in_progress.h"
 
 #include <atomic>
 #include <string>
@@ -175,14 +176,11 @@ Napi::Value Log(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value SetMetric(const Napi::CallbackInfo& info) {
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(info.Env(), "setMetric(name, value) takes a string and a number");
+Napi::Value StoresInProgress(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "storesInProgress(patientId) takes a string");
   }
-  std::string name = info[0].As<Napi::String>();
-  float value = info[1].As<Napi::Number>().FloatValue();
-  OrthancPluginSetMetricsValue(RequireContext(info.Env()), name.c_str(), value, OrthancPluginMetricsType_Default);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), StoreInProgress::IsStoringInto(info[0].As<Napi::String>()));
 }
 
 Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
@@ -241,6 +239,24 @@ RestAnswer RestPutHere(const std::string& uri) {
   });
 }
 
+RestAnswer RestDeleteHere(const std::string& uri) {
+  RestAnswer answer;
+  OrthancPluginContext* context = orthancContext.load();
+  answer.code = context == nullptr ? OrthancPluginErrorCode_BadSequenceOfCalls
+                                   : OrthancPluginRestApiDelete(context, uri.c_str());
+  return answer;
+}
+
+void LogFromAnyThread(OrthancPluginLogLevel level, const std::string& message) {
+  OrthancPluginContext* context = orthancContext.load();
+  if (context == nullptr) return;
+  switch (level) {
+    case OrthancPluginLogLevel_Error: OrthancPluginLogError(context, message.c_str()); break;
+    case OrthancPluginLogLevel_Warning: OrthancPluginLogWarning(context, message.c_str()); break;
+    default: OrthancPluginLogInfo(context, message.c_str()); break;
+  }
+}
+
 OrthancPluginContext* GetOrthancContext() { return orthancContext.load(); }
 
 Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {
@@ -250,7 +266,7 @@ Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {
   exports.Set("restDelete", Napi::Function::New(env, Rest<RestMethod::Delete>, "restDelete"));
   exports.Set("getConfiguration", Napi::Function::New(env, GetConfiguration, "getConfiguration"));
   exports.Set("log", Napi::Function::New(env, Log, "log"));
-  exports.Set("setMetric", Napi::Function::New(env, SetMetric, "setMetric"));
+  exports.Set("storesInProgress", Napi::Function::New(env, StoresInProgress, "storesInProgress"));
   exports.Set("setDispatcher", Napi::Function::New(env, SetDispatcher, "setDispatcher"));
   return exports;
 }

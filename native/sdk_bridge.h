@@ -1,6 +1,6 @@
 // The Node-API module that JavaScript sees as the SDK bridge (typed in src/native.ts):
-// in-process REST calls, Orthanc's configuration, its log, its metrics, and the
-// registration of the JS dispatcher. Inside Orthanc it is a linked binding of the
+// in-process REST calls, Orthanc's configuration, its log, and the registration of the
+// JS dispatcher. Inside Orthanc it is a linked binding of the
 // embedded runtime; binding.gyp also builds it as an ordinary addon for unit tests.
 #pragma once
 
@@ -28,5 +28,9 @@ struct RestAnswer {
 RestAnswer RestGetHere(const std::string& uri);
 RestAnswer RestPostHere(const std::string& uri, const std::string& body);
 RestAnswer RestPutHere(const std::string& uri);
+RestAnswer RestDeleteHere(const std::string& uri);
+
+// Orthanc's log, from any thread (no-op before the plugin context is set).
+void LogFromAnyThread(OrthancPluginLogLevel level, const std::string& message);
 
 }  // namespace mtd

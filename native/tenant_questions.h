@@ -1,32 +1,25 @@
-// How the DICOM servers ask JS about a tenant: the tenant's index goes with every
-// question; a failed or late answer is logged and makes the caller refuse the
+// How the DICOM servers ask JavaScript about a tenant: the tenant's index goes with
+// every question; a failed or late answer is logged and makes the caller refuse the
 // request, never crash.
 #pragma once
 
-#include "dicom_servers.h"
+#include "bridge_values.h"
 #include "js_dispatcher.h"
-
-#include <DicomFormat/DicomMap.h>
+#include "tenant_spec.h"
 
 #include <functional>
 #include <string>
-#include <vector>
 
 namespace mtd {
 
+// A permission, a setting or a modality: answered at once, or refused.
+Deadline QuickDeadline();
 
-bool Ask(const TenantServerSpec& spec, const char* kind, const std::function<void(Napi::Object&)>& fillArguments,
-         const ReadJsResult& readResult, const std::string& callerAet = std::string());
+// A DICOM request: bounded by the server's DicomScpTimeout, as the caller's patience is.
+Deadline RequestDeadline(const TenantServerSpec& spec);
 
-bool AskBoolean(const TenantServerSpec& spec, const char* kind,
-                const std::function<void(Napi::Object&)>& fillArguments,
-                const std::string& callerAet = std::string());
-
-void SetCaller(Napi::Object& arguments, const Caller& caller);
-
-// A C-FIND, C-MOVE or C-GET identifier as JS reads it: [{ tag: "gggg,eeee", vr, value | null }].
-Napi::Array QueryToJs(Napi::Env env, const Orthanc::DicomMap& query);
-
-std::vector<std::string> ReadStrings(Napi::Value value);
+bool Ask(const TenantServerSpec& spec, const char* kind, Deadline deadline,
+         const std::function<void(Napi::Object&)>& fillArguments, const ReadJsResult& readResult,
+         const std::string& callerAet = std::string());
 
 }  // namespace mtd

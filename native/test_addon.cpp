@@ -86,11 +86,6 @@ OrthancPluginErrorCode InvokeService(OrthancPluginContext*, _OrthancPluginServic
     case _OrthancPluginService_LogError:
       Record("error", static_cast<const char*>(params));
       return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_SetMetricsValue: {
-      auto* metric = static_cast<const _OrthancPluginSetMetricsValue*>(params);
-      Record("metric", metric->name, metric->value);
-      return OrthancPluginErrorCode_Success;
-    }
     default:
       return OrthancPluginErrorCode_NotImplemented;
   }
@@ -143,7 +138,7 @@ class SimulatedOrthancCall : public Napi::AsyncWorker {
           if (!text.IsString()) throw Napi::TypeError::New(value.Env(), "a JSON value is expected");
           resultJson_ = text.As<Napi::String>();
         },
-        timeout_);
+        std::chrono::steady_clock::now() + timeout_);
   }
 
   void OnOK() override {

@@ -4,6 +4,9 @@
 // ("*", "?") selects among the classes DCMTK knows; a plain UID is taken as is. The
 // rejection list is "RejectSopClasses" up to Orthanc 1.12.7, "RejectedSopClasses"
 // (falling back to the old name) from 1.12.8.
+import type { Remembered } from './bridge.js';
+import type { Handler } from './handler.js';
+import type { Orthanc } from './orthanc.js';
 import { hasWildcard, wildcardToRegExp } from './wildcards.js';
 
 export function acceptedSopClasses(
@@ -49,3 +52,23 @@ function matching(wildcard: string, uids: string[]): string[] {
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
+
+// Orthanc's settings that apply to each association, read as they are now (they may
+// change at run time through REST): the shim reuses an answer while they are unchanged.
+async function orthancSetting<T>(orthanc: Orthanc, uri: string): Promise<Remembered<T>> {
+  const content = await orthanc.getText(uri);
+  return { answer: JSON.parse(content) as T, whileUnchanged: { uri, content } };
+}
+
+export const acceptedTransferSyntaxes: Handler<'acceptedTransferSyntaxes'> = (_args, { orthanc }) =>
+  orthancSetting<string[]>(orthanc, '/tools/accepted-transfer-syntaxes');
+
+// Used by the framework only when this server acts as a C-GET SCU toward a caller.
+export const proposedStorageTransferSyntaxes: Handler<'proposedStorageTransferSyntaxes'> = (_args, { orthanc }) =>
+  orthancSetting<string[]>(orthanc, '/tools/accepted-transfer-syntaxes');
+
+export const unknownSopClassAccepted: Handler<'unknownSopClassAccepted'> = async (_args, { orthanc }) => {
+  const setting = await orthancSetting<unknown>(orthanc, '/tools/unknown-sop-class-accepted');
+  const accepted = setting.answer;
+  return { ...setting, answer: accepted === true || accepted === 1 || accepted === '1' || accepted === 'true' };
+};

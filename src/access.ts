@@ -1,17 +1,13 @@
 // Who may talk to a tenant DICOM server: the same rules as Orthanc core's
 // OrthancApplicationEntityFilter (OrthancServer/Sources/main.cpp), applied to the
 // modalities that Orthanc's REST API lists.
+import type { Answers, CallerFields, Remembered } from './bridge.js';
 import { isSameAet, type DicomOptions } from './configuration.js';
+import type { Handler } from './handler.js';
+import { firstModalityWithAet, readModalities, type DicomRequestType, type RemoteModality } from './modalities.js';
+import { tenantName } from './configuration.js';
 
-export type DicomRequestType = 'Echo' | 'Find' | 'FindWorklist' | 'Get' | 'Move' | 'Store' | 'NAction' | 'NEventReport';
-
-export interface RemoteModality {
-  name: string;
-  aet: string;
-  host: string;
-  port: number;
-  allowed: Record<DicomRequestType, boolean>;
-}
+export type { DicomRequestType } from './modalities.js';
 
 /** The options of Orthanc's configuration that decide who may talk to a DICOM server. */
 export type AccessOptions = Pick<
@@ -38,20 +34,6 @@ export interface Caller {
   calledAet: string;
 }
 
-// Keys written by RemoteModalityParameters::Serialize. N-EVENT-REPORT is "AllowEventReport" there.
-const ALLOW_KEYS: Record<DicomRequestType, string> = {
-  Echo: 'AllowEcho',
-  Find: 'AllowFind',
-  FindWorklist: 'AllowFindWorklist',
-  Get: 'AllowGet',
-  Move: 'AllowMove',
-  Store: 'AllowStore',
-  NAction: 'AllowNAction',
-  NEventReport: 'AllowEventReport',
-};
-
-const REQUEST_TYPES = Object.keys(ALLOW_KEYS) as DicomRequestType[];
-
 // As Orthanc's EnumerationToString(DicomRequestType), for log lines.
 const REQUEST_LABELS: Record<DicomRequestType, string> = {
   Echo: 'Echo',
@@ -72,87 +54,6 @@ const ALWAYS_ALLOW_OPTIONS: Partial<Record<DicomRequestType, keyof AccessOptions
   Move: 'alwaysAllowMove',
   Store: 'alwaysAllowStore',
 };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function readString(source: Record<string, unknown>, key: string, name: string): string {
-  const value = source[key];
-  if (typeof value !== 'string') {
-    throw new Error(`Modality "${name}": "${key}" must be a string`);
-  }
-  return value;
-}
-
-function readOptionalBoolean(source: Record<string, unknown>, key: string, name: string): boolean | undefined {
-  const value = source[key];
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw new Error(`Modality "${name}": "${key}" must be a boolean`);
-  }
-  return value;
-}
-
-function readPort(value: unknown, name: string): number {
-  // Like RemoteModalityParameters' ReadPortNumber: an integer or a string holding one.
-  const port = typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value) ? Number(value) : value;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port >= 65535) {
-    throw new Error(`Modality "${name}": bad port ${JSON.stringify(value)}`);
-  }
-  return port;
-}
-
-function allowAll(): Record<DicomRequestType, boolean> {
-  return Object.fromEntries(REQUEST_TYPES.map((type) => [type, true])) as Record<DicomRequestType, boolean>;
-}
-
-// Mirrors RemoteModalityParameters::Unserialize: missing Allow* flags default to true, and
-// "AllowStorageCommitment" sets both N-ACTION and N-EVENT-REPORT.
-function parseModality(name: string, serialized: unknown): RemoteModality {
-  const allowed = allowAll();
-
-  if (Array.isArray(serialized)) {
-    const [aet, host, port] = serialized as unknown[];
-    if (typeof aet !== 'string' || typeof host !== 'string' || (serialized.length !== 3 && serialized.length !== 4)) {
-      throw new Error(`Modality "${name}": bad array format`);
-    }
-    return { name, aet, host, port: readPort(port, name), allowed };
-  }
-
-  if (!isRecord(serialized)) {
-    throw new Error(`Modality "${name}": expected an object`);
-  }
-  for (const type of REQUEST_TYPES) {
-    allowed[type] = readOptionalBoolean(serialized, ALLOW_KEYS[type], name) ?? allowed[type];
-  }
-  const storageCommitment = readOptionalBoolean(serialized, 'AllowStorageCommitment', name);
-  if (storageCommitment !== undefined) {
-    allowed.NAction = storageCommitment;
-    allowed.NEventReport = storageCommitment;
-  }
-  return {
-    name,
-    aet: readString(serialized, 'AET', name),
-    host: readString(serialized, 'Host', name),
-    port: readPort(serialized['Port'], name),
-    allowed,
-  };
-}
-
-// std::map<std::string, ...> order: bytewise on UTF-8, unlike JS's UTF-16 comparison.
-function compareAsStdString(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
-/** The answer of `GET /modalities?expand`, sorted by symbolic name as in Orthanc's std::map. */
-export function parseModalities(expanded: unknown): RemoteModality[] {
-  if (!isRecord(expanded)) {
-    throw new Error('Expected the JSON object of GET /modalities?expand');
-  }
-  return Object.entries(expanded)
-    .map(([name, serialized]) => parseModality(name, serialized))
-    .sort((a, b) => compareAsStdString(a.name, b.name));
-}
 
 function modalitiesWithAet(options: AccessOptions, modalities: RemoteModality[], aet: string): RemoteModality[] {
   return modalities.filter((modality) => isSameAet(options.strictAetComparison, aet, modality.aet));
@@ -180,8 +81,8 @@ export function decideConnection(options: AccessOptions, modalities: RemoteModal
   if (isAnyRequestAlwaysAllowed(options)) {
     return ALLOWED;
   }
-  // The core only looks at the first modality with this AET, in the order of symbolic names.
-  const [modality] = modalitiesWithAet(options, modalities, caller.aet);
+  // The core only looks at the first modality with this AET.
+  const modality = firstModalityWithAet(modalities, caller.aet, options.strictAetComparison);
   if (modality === undefined) {
     return refused(
       `Modality "${caller.aet}" on IP ${caller.ip} is not listed in the "DicomModalities" configuration option ` +
@@ -270,4 +171,41 @@ export function decideAllowedCaller(
     );
   }
   return ALLOWED;
+}
+
+function callerOf(args: CallerFields): Caller {
+  return { aet: args.remoteAet, ip: args.remoteIp, calledAet: args.calledAet };
+}
+
+/**
+ * Asked for every association, then before every DICOM command. A permission depends
+ * only on the configuration and DicomModalities: the shim may reuse it while those are
+ * unchanged. A refusal is asked again every time, and logged.
+ */
+export const allowConnection: Handler<'allowConnection'> = async (args, { orthanc, tenants }) => {
+  const tenant = tenants.byIndex(args.tenant);
+  const { modalities, whileUnchanged } = await readModalities(orthanc);
+  const listed = decideAllowedCaller(tenants.dicom, modalities, callerOf(args), tenant.allowedCallers);
+  const decision = listed.allowed ? decideConnection(tenants.dicom, modalities, callerOf(args)) : listed;
+  return answerPermission(decision, whileUnchanged, (reason) => orthanc.warning(`${tenantName(tenant)}: ${reason}`));
+};
+
+export const allowRequest: Handler<'allowRequest'> = async (args, { orthanc, tenants }) => {
+  const tenant = tenants.byIndex(args.tenant);
+  const { modalities, whileUnchanged } = await readModalities(orthanc);
+  const listed = decideAllowedCaller(tenants.dicom, modalities, callerOf(args), tenant.allowedCallers);
+  const decision = listed.allowed ? decideRequest(tenants.dicom, modalities, callerOf(args), args.request) : listed;
+  return answerPermission(decision, whileUnchanged, (reason) => orthanc.warning(`${tenantName(tenant)}: ${reason}`));
+};
+
+function answerPermission(
+  decision: AccessDecision,
+  whileUnchanged: Remembered<true>['whileUnchanged'],
+  logRefusal: (reason: string) => void,
+): Answers['allowConnection'] {
+  if (!decision.allowed) {
+    logRefusal(decision.reason ?? 'refused');
+    return false;
+  }
+  return { answer: true, whileUnchanged };
 }

@@ -5,9 +5,11 @@
 import type { ErrorObject } from 'ajv';
 import validateSection from '../build/generated/configuration-validator.mjs';
 import schema from '../schemas/multitenant-dicom.schema.json' with { type: 'json' };
+import { LEVELS, type ResourceLevel } from './dicom.js';
+import { isJsonObject, type JsonObject } from './json.js';
 
+export type { ResourceLevel } from './dicom.js';
 export type LabelsConstraint = 'All' | 'Any' | 'None';
-export type ResourceLevel = 'Patient' | 'Study' | 'Series' | 'Instance';
 
 export interface TenantConfig {
   /** Position of the server in "MultitenantDicom.Servers". */
@@ -26,7 +28,6 @@ export interface TenantConfig {
 
 /** Orthanc's global DICOM options, with the defaults of the Orthanc core. */
 export interface DicomOptions {
-  dicomAet: string;
   dicomPort: number;
   httpPort: number;
   strictAetComparison: boolean;
@@ -36,7 +37,6 @@ export interface DicomOptions {
   threadsCount: number;
   maximumPduLength: number;
   synchronousCMove: boolean;
-  unknownSopClassAccepted: boolean;
   alwaysAllowEcho: boolean;
   alwaysAllowFind: boolean;
   alwaysAllowFindWorklist: boolean;
@@ -92,7 +92,6 @@ interface ValidServer {
   AllowedMoveDestinations?: string[];
 }
 
-type JsonObject = Record<string, unknown>;
 
 // The schema, compiled by ajv at build time (scripts/compile-schema.mjs) with allErrors
 // (ajv's own order is not the one reported, see throwFirst) and verbose (errors carry the
@@ -111,7 +110,6 @@ const RESOURCE_LEVEL_SPELLINGS: Readonly<Record<string, ResourceLevel>> = {
   IMAGE: 'Instance',
   IMAGES: 'Instance',
 };
-const RESOURCE_LEVELS_IN_ORDER: readonly ResourceLevel[] = ['Patient', 'Study', 'Series', 'Instance'];
 
 /** Orthanc's StringToResourceType: the same spellings, ASCII case-insensitive. */
 export function parseResourceLevel(spelling: string): ResourceLevel | undefined {
@@ -127,7 +125,6 @@ export function isSameAet(strict: boolean, a: string, b: string): boolean {
 export function readDicomOptions(orthancConfiguration: Record<string, unknown>): DicomOptions {
   const config = orthancConfiguration;
   return {
-    dicomAet: readString(config, 'DicomAet', 'ORTHANC'),
     dicomPort: readUnsigned(config, 'DicomPort', 4242),
     httpPort: readUnsigned(config, 'HttpPort', 8042),
     strictAetComparison: readBoolean(config, 'StrictAetComparison', false),
@@ -137,7 +134,6 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
     threadsCount: readUnsigned(config, 'DicomThreadsCount', 4),
     maximumPduLength: readUnsigned(config, 'MaximumPduLength', 16384),
     synchronousCMove: readBoolean(config, 'SynchronousCMove', true),
-    unknownSopClassAccepted: readBoolean(config, 'UnknownSopClassAccepted', false),
     alwaysAllowEcho: readBoolean(config, 'DicomAlwaysAllowEcho', true),
     alwaysAllowFind: readBoolean(config, 'DicomAlwaysAllowFind', false),
     alwaysAllowFindWorklist: readBoolean(config, 'DicomAlwaysAllowFindWorklist', false),
@@ -226,7 +222,7 @@ function checkAgainstOthers(index: number, server: ValidServer, previous: Tenant
     port: server.Port,
     labels: [...server.Labels],
     labelsConstraint: server.LabelsConstraint,
-    labelsStoreLevels: RESOURCE_LEVELS_IN_ORDER.filter((level) => levels.includes(level)),
+    labelsStoreLevels: LEVELS.filter((level) => levels.includes(level)),
     foreignInstances: server.ForeignInstances,
     ...(server.AllowedCallers && { allowedCallers: [...server.AllowedCallers] }),
     ...(server.AllowedMoveDestinations && { allowedMoveDestinations: [...server.AllowedMoveDestinations] }),
@@ -303,6 +299,11 @@ function serverLocation(index: number, aet?: string): string {
   return aet === undefined ? server : `${server} (AET ${json(aet)})`;
 }
 
+/** How a tenant is named in every log line: its place in the configuration and its AET. */
+export function tenantName(tenant: Pick<TenantConfig, 'index' | 'aet'>): string {
+  return serverLocation(tenant.index, tenant.aet);
+}
+
 function unknownKeys(object: JsonObject, knownKeys: string[]): string[] {
   return Object.keys(object).filter((key) => !knownKeys.includes(key));
 }
@@ -327,9 +328,6 @@ function asciiUpperCase(text: string): string {
   return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
 }
 
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function readString(config: JsonObject, key: string, fallback: string): string {
   const value = config[key];

@@ -2,21 +2,8 @@
 // at the tenant's entitlement level satisfy its constraint: the instance's own labels
 // when Instance is one of its LabelsStoreLevels (the default), else those of its
 // ancestor at the lowest of its LabelsStoreLevels.
-import type { LabelsConstraint, ResourceLevel, TenantConfig } from './configuration.js';
-
-export const LEVELS: readonly ResourceLevel[] = ['Patient', 'Study', 'Series', 'Instance'];
-
-/** The unique key of each level, as "gggg,eeee". */
-export const UNIQUE_KEY: Record<ResourceLevel, string> = {
-  Patient: '0010,0020', // PatientID
-  Study: '0020,000d', // StudyInstanceUID
-  Series: '0020,000e', // SeriesInstanceUID
-  Instance: '0008,0018', // SOPInstanceUID
-};
-
-export function depth(level: ResourceLevel): number {
-  return LEVELS.indexOf(level);
-}
+import type { LabelsConstraint, TenantConfig } from './configuration.js';
+import { LEVELS, type ResourceLevel } from './dicom.js';
 
 export function entitledLevel(tenant: Pick<TenantConfig, 'labelsStoreLevels'>): ResourceLevel {
   return [...LEVELS].reverse().find((level) => tenant.labelsStoreLevels.includes(level)) ?? 'Instance';

@@ -1,26 +1,19 @@
-// C-FIND on resources that also hold instances that are not the tenant's (another
-// tenant's, or sent to Orthanc's own port): every value and count in the tenant's
-// answer must come from its entitled instances only. Resources holding only entitled
-// instances keep the answer Orthanc computed.
-import type { DicomOptions, ResourceLevel, TenantConfig } from './configuration.js';
-import { depth, entitledLevel, negatedConstraints, UNIQUE_KEY } from './entitlement.js';
-import { Tags, type ParsedQuery, type QueryElement } from './find.js';
+// C-FIND on resources of patients that hold, or held, instances of other senders
+// (another tenant's, or sent to Orthanc's own port): every value and count in the
+// tenant's answer must then come from its entitled instances only. Resources of other
+// patients keep the answer Orthanc computed.
+//
+// Values read back from Orthanc (PatientIDs, UIDs) become /tools/find constraints only
+// when they match exactly themselves there (dicom.ts isExactlyMatchable); the others are
+// reached through Orthanc identifiers.
+import type { FindAnswer } from './bridge.js';
+import type { DicomOptions, TenantConfig } from './configuration.js';
+import { COMPUTED_COUNTERS, depth, isExactlyMatchable, orthancId, Tags, UNIQUE_KEY, URI_PREFIX, type ResourceLevel } from './dicom.js';
+import { entitledLevel, negatedConstraints, satisfies } from './entitlement.js';
+import type { Mixing } from './mixing.js';
 import type { Orthanc } from './orthanc.js';
+import type { ParsedQuery, QueryElement } from './query.js';
 import { hasWildcard, wildcardToRegExp } from './wildcards.js';
-
-
-const SOP_CLASS_UID = '0008,0016';
-const MODALITY = '0008,0060';
-
-const COUNTERS = {
-  NumberOfPatientRelatedStudies: '0020,1200',
-  NumberOfPatientRelatedSeries: '0020,1202',
-  NumberOfPatientRelatedInstances: '0020,1204',
-  NumberOfStudyRelatedSeries: '0020,1206',
-  NumberOfStudyRelatedInstances: '0020,1208',
-  NumberOfSeriesRelatedInstances: '0020,1209',
-  SOPClassesInStudy: '0008,0062',
-} as const;
 
 /**
  * Orthanc answers lists of UIDs in chunks: SQL statements have a bounded size. UIDs have
@@ -31,6 +24,7 @@ const CHUNK = 500;
 export interface FoundResource {
   ID: string;
   RequestedTags?: Record<string, unknown>;
+  Labels?: string[];
 }
 
 /**
@@ -45,53 +39,77 @@ export function tagsForEntitlement(level: ResourceLevel, tenant: Pick<TenantConf
   return unique(keys);
 }
 
-type Answer = Record<string, string>;
-
 /**
- * The tenant's view of the resources found at the query level: unchanged when they hold
- * only entitled instances; recomputed from the entitled instances otherwise; dropped when
- * they hold none, or when the tenant's own values do not match the query.
+ * The tenant's view of the resources found at the query level: unchanged for a patient
+ * that holds only the tenant's instances and never held another sender's; recomputed from
+ * the entitled instances otherwise; dropped when they hold none, or when the tenant's
+ * own values do not match the query.
  */
 export async function restrictToEntitled(
   orthanc: Orthanc,
+  mixing: Mixing,
   tenant: TenantConfig,
   options: DicomOptions,
   query: ParsedQuery,
   resources: FoundResource[],
-  answerOf: (values: Record<string, unknown>) => Answer,
-): Promise<Answer[]> {
+  answerOf: (values: Record<string, unknown>) => FindAnswer,
+): Promise<FindAnswer[]> {
   const level = query.level;
-  const entitlement = entitledLevel(tenant);
-  const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
-  const uidOf = (resource: FoundResource, key: string) => stringOf(resource.RequestedTags?.[key]) ?? '';
-  const patientOf = (resource: FoundResource) => uidOf(resource, UNIQUE_KEY.Patient);
-
-  let candidates = resources;
-  if (depth(entitlement) < depth(level)) {
-    // The entitlement level is above: all instances of a resource share that ancestor.
-    const ancestors = unique(candidates.map((resource) => uidOf(resource, UNIQUE_KEY[entitlement])));
-    const entitled = new Set<string>();
-    for (const chunk of chunks(ancestors)) {
-      const found = await orthanc.find<FoundResource>({
-        Level: entitlement,
-        Query: { [UNIQUE_KEY[entitlement]]: chunk.join('\\') },
-        ...labelFilter,
-        Expand: true,
-        Short: true,
-        RequestedTags: [UNIQUE_KEY[entitlement]],
-      });
-      for (const ancestor of found) entitled.add(uidOf(ancestor, UNIQUE_KEY[entitlement]));
-    }
-    candidates = candidates.filter((resource) => entitled.has(uidOf(resource, UNIQUE_KEY[entitlement])));
-  }
-
-  // A patient that also holds what is not the tenant's may carry values (of the patient,
-  // a study, a series) that came from another sender: its resources are answered from the
-  // tenant's own instances. The others keep Orthanc's answer.
+  const candidates = await withEntitledAncestor(orthanc, tenant, level, resources);
   const patients = unique(candidates.map(patientOf));
+  const [sharedNow, marked] = await Promise.all([patientsHoldingOthers(orthanc, tenant, patients), mixing.markedAmong(orthanc, patients)]);
+  mixing.noticeShared([...sharedNow].filter((patient) => !marked.has(patient)));
+
+  const answers: FindAnswer[] = [];
+  for (const resource of candidates) {
+    const patient = patientOf(resource);
+    if (!sharedNow.has(patient) && !marked.has(patient)) {
+      answers.push(answerOf(resource.RequestedTags ?? {}));
+      continue;
+    }
+    const values = await entitledValues(orthanc, tenant, query, resource);
+    if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
+      answers.push(answerOf(values));
+    }
+  }
+  return answers;
+}
+
+/** When the entitlement level is above the query level, the resources whose ancestor there is the tenant's. */
+async function withEntitledAncestor(orthanc: Orthanc, tenant: TenantConfig, level: ResourceLevel, resources: FoundResource[]): Promise<FoundResource[]> {
+  const entitlement = entitledLevel(tenant);
+  if (depth(entitlement) >= depth(level)) return resources;
+  const key = UNIQUE_KEY[entitlement];
+  const ancestorOf = (resource: FoundResource) => stringOf(resource.RequestedTags?.[key]) ?? '';
+  const entitled = new Set<string>();
+  for (const chunk of chunks(unique(resources.map(ancestorOf)).filter(isExactlyMatchable))) {
+    const found = await orthanc.find<FoundResource>({
+      Level: entitlement,
+      Query: { [key]: chunk.join('\\') },
+      Labels: tenant.labels,
+      LabelsConstraint: tenant.labelsConstraint,
+      Expand: true,
+      Short: true,
+      RequestedTags: [key],
+    });
+    for (const ancestor of found) entitled.add(ancestorOf(ancestor));
+  }
+  const kept = await Promise.all(
+    resources.map(async (resource) => {
+      if (isExactlyMatchable(ancestorOf(resource))) return entitled.has(ancestorOf(resource));
+      const ancestor = await orthanc.getJson<FoundResource>(`${URI_PREFIX[level]}${resource.ID}/${singular(entitlement)}`);
+      return satisfies(tenant, ancestor.Labels ?? []);
+    }),
+  );
+  return resources.filter((_, index) => kept[index]);
+}
+
+/** The PatientIDs among these whose patient holds something that is not the tenant's (at its entitlement level). */
+async function patientsHoldingOthers(orthanc: Orthanc, tenant: TenantConfig, patients: string[]): Promise<Set<string>> {
+  const entitlement = entitledLevel(tenant);
   const shared = new Set<string>();
   for (const negation of negatedConstraints(tenant)) {
-    for (const chunk of chunks(patients)) {
+    for (const chunk of chunks(patients.filter(isExactlyMatchable))) {
       const foreign = await orthanc.find<FoundResource>({
         Level: entitlement,
         Query: { [UNIQUE_KEY.Patient]: chunk.join('\\') },
@@ -103,19 +121,16 @@ export async function restrictToEntitled(
       for (const resource of foreign) shared.add(patientOf(resource));
     }
   }
-
-  const answers: Answer[] = [];
-  for (const resource of candidates) {
-    if (!shared.has(patientOf(resource))) {
-      answers.push(answerOf(resource.RequestedTags ?? {}));
-      continue;
-    }
-    const values = await entitledValues(orthanc, tenant, query, patientOf(resource), uidOf(resource, UNIQUE_KEY[level]), resource.RequestedTags ?? {});
-    if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
-      answers.push(answerOf(values));
-    }
-  }
-  return answers;
+  await Promise.all(
+    patients
+      .filter((patient) => !isExactlyMatchable(patient))
+      .map(async (patient) => {
+        const uri = `/patients/${orthancId(patient)}`;
+        const held = entitlement === 'Patient' ? [await orthanc.getJson<FoundResource>(uri)] : await orthanc.getJson<FoundResource[]>(`${uri}/${plural(entitlement)}`);
+        if (held.some((resource) => !satisfies(tenant, resource.Labels ?? []))) shared.add(patient);
+      }),
+  );
+  return shared;
 }
 
 interface EntitledInstance {
@@ -131,67 +146,56 @@ async function entitledValues(
   orthanc: Orthanc,
   tenant: TenantConfig,
   query: ParsedQuery,
-  patientId: string,
-  uid: string,
-  orthancValues: Record<string, unknown>,
+  resource: FoundResource,
 ): Promise<Record<string, unknown> | undefined> {
-  const instances = await entitledInstancesOf(orthanc, tenant, query.level, patientId, uid);
+  const instances = await entitledInstancesOf(orthanc, tenant, query.level, resource);
   if (instances.length === 0) return undefined;
 
-  const distinct = (tag: string) => unique(instances.map((instance) => stringOf(instance.RequestedTags?.[tag]) ?? '')).sort();
+  const valueOf = (instance: EntitledInstance, tag: string) => stringOf(instance.RequestedTags?.[tag]) ?? '';
+  const distinct = (tag: string) => unique(instances.map((instance) => valueOf(instance, tag))).sort();
   // As the core: the counters of the query level; asked at another level, they are empty.
-  const counters: Record<string, string> = {
-    [COUNTERS.NumberOfPatientRelatedStudies]: '',
-    [COUNTERS.NumberOfPatientRelatedSeries]: '',
-    [COUNTERS.NumberOfPatientRelatedInstances]: '',
-    [COUNTERS.NumberOfStudyRelatedSeries]: '',
-    [COUNTERS.NumberOfStudyRelatedInstances]: '',
-    [COUNTERS.NumberOfSeriesRelatedInstances]: '',
-    [COUNTERS.SOPClassesInStudy]: '',
-    [Tags.ModalitiesInStudy]: '',
-  };
+  const counters: Record<string, string> = Object.fromEntries(COMPUTED_COUNTERS.map((tag) => [tag, '']));
   if (query.level === 'Patient') {
-    counters[COUNTERS.NumberOfPatientRelatedStudies] = String(distinct(UNIQUE_KEY.Study).length);
-    counters[COUNTERS.NumberOfPatientRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
-    counters[COUNTERS.NumberOfPatientRelatedInstances] = String(instances.length);
+    counters[Tags.NumberOfPatientRelatedStudies] = String(distinct(UNIQUE_KEY.Study).length);
+    counters[Tags.NumberOfPatientRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
+    counters[Tags.NumberOfPatientRelatedInstances] = String(instances.length);
   } else if (query.level === 'Study') {
-    counters[COUNTERS.NumberOfStudyRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
-    counters[COUNTERS.NumberOfStudyRelatedInstances] = String(instances.length);
-    counters[COUNTERS.SOPClassesInStudy] = distinct(SOP_CLASS_UID).join('\\');
+    counters[Tags.NumberOfStudyRelatedSeries] = String(distinct(UNIQUE_KEY.Series).length);
+    counters[Tags.NumberOfStudyRelatedInstances] = String(instances.length);
+    counters[Tags.SOPClassesInStudy] = distinct(Tags.SOPClassUID).join('\\');
     // A series' Modality in Orthanc's index may be another sender's: read the tenant's own.
     if (query.returnedTags.includes(Tags.ModalitiesInStudy)) {
       const modalities = await Promise.all(
-        unique(instances.map((instance) => stringOf(instance.RequestedTags?.[UNIQUE_KEY.Series]) ?? '')).map(async (series) => {
-          const first = instances.find((instance) => stringOf(instance.RequestedTags?.[UNIQUE_KEY.Series]) === series)!;
+        distinct(UNIQUE_KEY.Series).map(async (series) => {
+          const first = instances.find((instance) => valueOf(instance, UNIQUE_KEY.Series) === series)!;
           const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${first.ID}/tags?short`);
-          return stringOf(tags[MODALITY]) ?? '';
+          return stringOf(tags[Tags.Modality]) ?? '';
         }),
       );
       counters[Tags.ModalitiesInStudy] = unique(modalities.filter((modality) => modality !== '')).sort().join('\\');
     }
   } else if (query.level === 'Series') {
-    counters[COUNTERS.NumberOfSeriesRelatedInstances] = String(instances.length);
+    counters[Tags.NumberOfSeriesRelatedInstances] = String(instances.length);
   }
 
   // Other values: as one of the tenant's own instances has them (the first one, by UID).
-  const first = [...instances].sort((a, b) => (stringOf(a.RequestedTags?.[UNIQUE_KEY.Instance]) ?? '').localeCompare(stringOf(b.RequestedTags?.[UNIQUE_KEY.Instance]) ?? ''))[0]!;
+  const first = [...instances].sort((a, b) => valueOf(a, UNIQUE_KEY.Instance).localeCompare(valueOf(b, UNIQUE_KEY.Instance)))[0]!;
   const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${first.ID}/tags?short`);
   const values: Record<string, unknown> = {};
   // What no file holds (e.g. InstanceAvailability, which Orthanc computes) is Orthanc's value.
-  for (const tag of query.returnedTags) values[tag] = counters[tag] ?? tags[tag] ?? orthancValues[tag];
+  for (const tag of query.returnedTags) values[tag] = counters[tag] ?? tags[tag] ?? resource.RequestedTags?.[tag];
   return values;
 }
 
-async function entitledInstancesOf(
-  orthanc: Orthanc,
-  tenant: TenantConfig,
-  level: ResourceLevel,
-  patientId: string,
-  uid: string,
-): Promise<EntitledInstance[]> {
+const INSTANCE_TAGS = [UNIQUE_KEY.Study, UNIQUE_KEY.Series, UNIQUE_KEY.Instance, Tags.SOPClassUID];
+
+async function entitledInstancesOf(orthanc: Orthanc, tenant: TenantConfig, level: ResourceLevel, resource: FoundResource): Promise<EntitledInstance[]> {
   const entitlement = entitledLevel(tenant);
-  const requested = [UNIQUE_KEY.Study, UNIQUE_KEY.Series, UNIQUE_KEY.Instance, SOP_CLASS_UID];
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
+  const patientId = patientOf(resource);
+  const uid = stringOf(resource.RequestedTags?.[UNIQUE_KEY[level]]) ?? '';
+  if (!isExactlyMatchable(patientId) || !isExactlyMatchable(uid)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
+
   // The UID with the PatientID: the same Study Instance UID may exist under two patients.
   let restriction: Record<string, string> = { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[level]]: uid };
   if (entitlement !== 'Instance') {
@@ -205,10 +209,9 @@ async function entitledInstancesOf(
       RequestedTags: [UNIQUE_KEY[entitlement]],
     });
     if (entitled.length === 0) return [];
-    restriction = {
-      ...restriction,
-      [UNIQUE_KEY[entitlement]]: entitled.map((resource) => stringOf(resource.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '').join('\\'),
-    };
+    const uids = entitled.map((found) => stringOf(found.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '');
+    if (!uids.every(isExactlyMatchable)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
+    restriction = { ...restriction, [UNIQUE_KEY[entitlement]]: uids.join('\\') };
   }
   return orthanc.find<EntitledInstance>({
     Level: 'Instance',
@@ -216,8 +219,34 @@ async function entitledInstancesOf(
     ...(entitlement === 'Instance' ? labelFilter : {}),
     Expand: true,
     Short: true,
-    RequestedTags: requested,
+    RequestedTags: INSTANCE_TAGS,
   });
+}
+
+/** The same, by Orthanc identifiers: for values that cannot be matched exactly by /tools/find. */
+async function entitledInstancesThroughIds(orthanc: Orthanc, tenant: TenantConfig, level: ResourceLevel, resourceId: string): Promise<EntitledInstance[]> {
+  const entitlement = entitledLevel(tenant);
+  const uri = `${URI_PREFIX[level]}${resourceId}`;
+  // The resources at the entitlement level that hold the resource's instances.
+  const holders =
+    depth(entitlement) > depth(level)
+      ? await orthanc.getJson<FoundResource[]>(`${uri}/${plural(entitlement)}`)
+      : [await orthanc.getJson<FoundResource>(entitlement === level ? uri : `${uri}/${singular(entitlement)}`)];
+  const entitled = holders.filter((holder) => satisfies(tenant, holder.Labels ?? []));
+  const instanceIds =
+    entitlement === 'Instance'
+      ? entitled.map((holder) => holder.ID)
+      : depth(entitlement) <= depth(level)
+        ? entitled.length > 0
+          ? (await orthanc.getJson<FoundResource[]>(`${uri}/instances`)).map((instance) => instance.ID)
+          : []
+        : (await Promise.all(entitled.map((holder) => orthanc.getJson<FoundResource[]>(`${URI_PREFIX[entitlement]}${holder.ID}/instances`)))).flat().map((instance) => instance.ID);
+  return Promise.all(
+    instanceIds.map(async (id) => {
+      const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${id}/tags?short`);
+      return { ID: id, RequestedTags: Object.fromEntries(INSTANCE_TAGS.map((tag) => [tag, tags[tag]])) };
+    }),
+  );
 }
 
 /**
@@ -253,6 +282,19 @@ export function matchesConstraint(
 // Orthanc compares case-insensitively after removing accents and upper-casing.
 function foldCase(text: string): string {
   return text.normalize('NFD').replace(/\p{M}/gu, '').toUpperCase();
+}
+
+// The REST routes from a resource to its parent or children: /series/{id}/study, /studies/{id}/instances...
+function singular(level: ResourceLevel): string {
+  return level.toLowerCase();
+}
+
+function plural(level: ResourceLevel): string {
+  return URI_PREFIX[level].slice(1, -1);
+}
+
+function patientOf(resource: FoundResource): string {
+  return stringOf(resource.RequestedTags?.[UNIQUE_KEY.Patient]) ?? '';
 }
 
 function unique<T>(items: T[]): T[] {

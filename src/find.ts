@@ -1,66 +1,14 @@
 // C-FIND through a tenant: the same matching and answers as Orthanc's own C-FIND SCP
 // (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
-import { parseResourceLevel, type DicomOptions, type ResourceLevel, type TenantConfig } from './configuration.js';
+import type { FindAnswer } from './bridge.js';
+import type { DicomOptions, TenantConfig } from './configuration.js';
+import { Tags } from './dicom.js';
 import { restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
+import type { Handler } from './handler.js';
+import type { Mixing } from './mixing.js';
 import { CappedFindError, type FindRequest, type Orthanc } from './orthanc.js';
-
-/** One element of the C-FIND identifier, as the native shim sends it. */
-export interface QueryElement {
-  tag: string; // "gggg,eeee", lower-case hexadecimal
-  vr: string; // "PN", "DA", ...
-  value: string | null; // null: universal (return key only)
-}
-
-export type FindAnswer = Record<string, string>;
-
-export const Tags = {
-  SpecificCharacterSet: '0008,0005',
-  QueryRetrieveLevel: '0008,0052',
-  RetrieveAETitle: '0008,0054',
-  TimezoneOffsetFromUTC: '0008,0201',
-  ModalitiesInStudy: '0008,0061',
-} as const;
-
-/** Keys that are part of the request's framing, never matched. */
-const NEVER_MATCHED = new Set<string>([Tags.QueryRetrieveLevel, Tags.SpecificCharacterSet, Tags.TimezoneOffsetFromUTC]);
-
-export class FindRequestError extends Error {}
-
-export interface ParsedQuery {
-  level: ResourceLevel;
-  levelValue: string; // echoed in every answer
-  constraints: QueryElement[]; // elements with a non-empty value that take part in matching
-  returnedTags: string[]; // every key of the identifier except QueryRetrieveLevel and SpecificCharacterSet
-}
-
-export function parseQuery(elements: QueryElement[]): ParsedQuery {
-  const levelElement = elements.find((element) => element.tag === Tags.QueryRetrieveLevel);
-  const levelValue = levelElement?.value?.trim() ?? '';
-  if (levelValue === '') {
-    throw new FindRequestError('C-FIND request without the tag 0008,0052 (QueryRetrieveLevel)');
-  }
-  const level = parseResourceLevel(levelValue);
-  if (level === undefined) {
-    throw new FindRequestError(`C-FIND request with an invalid QueryRetrieveLevel: "${levelValue}"`);
-  }
-  return {
-    level,
-    levelValue: levelElement?.value ?? levelValue,
-    constraints: elements.filter(
-      (element) =>
-        element.value !== null && element.value !== '' && !NEVER_MATCHED.has(element.tag) && !isGroupLength(element.tag),
-    ),
-    returnedTags: elements
-      .map((element) => element.tag)
-      .filter((tag) => tag !== Tags.QueryRetrieveLevel && tag !== Tags.SpecificCharacterSet),
-  };
-}
-
-// As the core, group lengths (gggg,0000) are never constraints.
-function isGroupLength(tag: string): boolean {
-  return tag.endsWith(',0000');
-}
+import { parseQuery, type ParsedQuery, type QueryElement } from './query.js';
 
 /**
  * /tools/find has one CaseSensitive flag for every constraint, while C-FIND matches
@@ -96,10 +44,9 @@ export interface FindBody extends FindRequest {
   RequestedTags: string[];
 }
 
-
 export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions): FindBody {
   const recheck = needsExactRecheck(query, options.caseSensitivePN);
-  const body: FindBody = {
+  return {
     Level: query.level,
     Query: Object.fromEntries(query.constraints.map((element) => [element.tag, element.value ?? ''])),
     Labels: tenant.labels,
@@ -109,7 +56,6 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     CaseSensitive: !recheck && needsCaseSensitivity(query, options.caseSensitivePN),
     RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant)])],
   };
-  return body;
 }
 
 export function answerOf(resource: Pick<FoundResource, 'RequestedTags'>, query: ParsedQuery, retrieveAet: string): FindAnswer {
@@ -123,6 +69,7 @@ export function answerOf(resource: Pick<FoundResource, 'RequestedTags'>, query: 
 
 export async function findThroughTenant(
   orthanc: Orthanc,
+  mixing: Mixing,
   tenant: TenantConfig,
   options: DicomOptions,
   elements: QueryElement[],
@@ -153,10 +100,13 @@ export async function findThroughTenant(
     resources = resources.filter((resource) => matched.has(resource.ID));
   }
 
-  const answers = await restrictToEntitled(orthanc, tenant, options, query, resources, (values) =>
+  const answers = await restrictToEntitled(orthanc, mixing, tenant, options, query, resources, (values) =>
     answerOf({ RequestedTags: values }, query, tenant.aet),
   );
   // Orthanc 1.12.7's own C-FIND logs that LimitFindResults is reached, and answers
   // every match anyway, with Success: so does this one, whenever Orthanc can page.
   return { answers, complete };
 }
+
+export const find: Handler<'find'> = (args, { orthanc, tenants, mixing }) =>
+  findThroughTenant(orthanc.within(args.deadline), mixing, tenants.byIndex(args.tenant), tenants.dicom, args.query);

@@ -1,27 +1,41 @@
 // Entry point of the bundle that the plugin embeds (build/bundle.js). It runs in
 // Orthanc's process, in the Node environment started by native/node_host.cpp.
+import { createDispatcher } from './dispatcher.js';
+import { parseFaults } from './faults.js';
+import { Mixing } from './mixing.js';
 import type { NativeBridge } from './native.js';
-import { Orthanc } from './orthanc.js';
-import { createDispatcher } from './tenants.js';
+import { describeError, Orthanc } from './orthanc.js';
+import { Tenants } from './tenants.js';
 
 const bridge = (process as unknown as { _linkedBinding(name: string): NativeBridge })._linkedBinding(
   'multitenant_dicom',
 );
-const orthanc = new Orthanc(bridge);
+const orthanc = Orthanc.connect(bridge);
 
 // Nothing in JS may end Orthanc: report, and keep serving.
 process.on('uncaughtException', (error) => {
-  orthanc.error(`multitenant-dicom: uncaught JavaScript error: ${describe(error)}`);
+  orthanc.error(`multitenant-dicom: uncaught JavaScript error: ${describeWithStack(error)}`);
 });
 process.on('unhandledRejection', (reason) => {
-  orthanc.error(`multitenant-dicom: unhandled JavaScript rejection: ${describe(reason)}`);
+  orthanc.error(`multitenant-dicom: unhandled JavaScript rejection: ${describeWithStack(reason)}`);
 });
 process.exit = ((code?: number) => {
   orthanc.error(`multitenant-dicom: JavaScript called process.exit(${code ?? ''}); ignored`);
 }) as typeof process.exit;
 
-bridge.setDispatcher(createDispatcher(orthanc));
+bridge.setDispatcher(
+  createDispatcher({
+    orthanc,
+    tenants: new Tenants(),
+    mixing: new Mixing(
+      orthanc,
+      { info: (message) => orthanc.info(message), error: (message) => orthanc.error(message) },
+      (patientId) => bridge.storesInProgress(patientId),
+    ),
+    faults: parseFaults(process.env['MTD_FAULT_INJECTION']),
+  }),
+);
 
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+function describeWithStack(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : describeError(error);
 }

@@ -1,15 +1,15 @@
 // C-MOVE and C-GET through a tenant: which instances are sent. The resources are
-// matched at the query level under the tenant's label constraint (as C-FIND), by their
-// unique keys as Orthanc's own C-MOVE SCP reads them; then exactly the tenant's
+// those whose unique key equals, exactly, one of the values of the request (as Orthanc's
+// own C-MOVE SCP looks them up: a value with "*" or "?" is a literal, not a wildcard),
+// under the tenant's label constraint at the query level; then exactly the tenant's
 // entitled instances within them are sent (see entitlement.ts).
-import type { DicomOptions, ResourceLevel, TenantConfig } from './configuration.js';
-import { isSameAet, parseResourceLevel } from './configuration.js';
-import { depth, entitledLevel, LEVELS, UNIQUE_KEY } from './entitlement.js';
-import { Tags, type QueryElement } from './find.js';
-import type { Orthanc } from './orthanc.js';
-
-
-const ACCESSION_NUMBER = '0008,0050';
+import type { Handler } from './handler.js';
+import type { QueryElement, Requests, RetrievePlan } from './bridge.js';
+import { parseResourceLevel, type DicomOptions, type TenantConfig } from './configuration.js';
+import { depth, isExactlyMatchable, LEVELS, Tags, UNIQUE_KEY, URI_PREFIX, type ResourceLevel } from './dicom.js';
+import { entitledLevel, satisfies } from './entitlement.js';
+import { firstModalityWithAet, readModalities } from './modalities.js';
+import type { FindRequest, Orthanc } from './orthanc.js';
 
 export class RetrieveRequestError extends Error {}
 
@@ -22,16 +22,17 @@ export interface RetrieveKeys {
 /**
  * The level and key of a C-MOVE or C-GET identifier, as OrthancMoveRequestHandler reads
  * them: the unique key of the level (AccessionNumber first at STUDY level); without a
- * QueryRetrieveLevel, the deepest level whose key is present.
+ * QueryRetrieveLevel, the deepest level whose key is present. Each value of the list is
+ * looked up as is; empty items match nothing (as in the core).
  */
 export function retrieveKeys(elements: QueryElement[]): RetrieveKeys {
   const valueOf = (tag: string) => elements.find((element) => element.tag === tag)?.value ?? undefined;
   const keysAt = (level: ResourceLevel): RetrieveKeys | undefined => {
-    const accession = level === 'Study' ? valueOf(ACCESSION_NUMBER) : undefined;
-    const tag = accession !== undefined && accession !== '' ? ACCESSION_NUMBER : UNIQUE_KEY[level];
+    const accession = level === 'Study' ? valueOf(Tags.AccessionNumber) : undefined;
+    const tag = accession !== undefined && accession !== '' ? Tags.AccessionNumber : UNIQUE_KEY[level];
     const value = valueOf(tag);
     if (value === undefined) return undefined;
-    return { level, tag, values: value.split('\\').filter((item) => item !== '') };
+    return { level, tag, values: [...new Set(value.split('\\').filter((item) => item !== ''))] };
   };
 
   const levelValue = valueOf(Tags.QueryRetrieveLevel)?.trim();
@@ -49,141 +50,139 @@ export function retrieveKeys(elements: QueryElement[]): RetrieveKeys {
   return keys;
 }
 
-
 interface Found {
   ID: string;
   RequestedTags?: Record<string, string>;
+  Labels?: string[];
 }
 
 /** Orthanc identifiers of the instances a retrieve sends, each once, in a stable order. */
 export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig, elements: QueryElement[]): Promise<string[]> {
   const keys = retrieveKeys(elements);
   const instances = await instancesOfKeys(orthanc, tenant, keys);
-  if (keys.tag !== ACCESSION_NUMBER) return instances;
+  if (keys.tag !== Tags.AccessionNumber) return instances;
   // The AccessionNumber Orthanc keeps for a study comes from its first instance, maybe
   // another sender's: keep the instances whose own file has the requested one.
   const kept = await Promise.all(
     instances.map(async (id) => {
       const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${id}/tags?short`);
-      return keys.values.includes(typeof tags[ACCESSION_NUMBER] === 'string' ? (tags[ACCESSION_NUMBER] as string) : '');
+      const accession = tags[Tags.AccessionNumber];
+      return keys.values.includes(typeof accession === 'string' ? accession : '');
     }),
   );
   return instances.filter((_, index) => kept[index]);
 }
 
-async function instancesOfKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<string[]> {
-  if (keys.values.length === 0) return [];
-  const entitlement = entitledLevel(tenant);
+/** The resources at the query level whose key equals one of the values, that the tenant sees there. */
+async function resourcesWithKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<Found[]> {
+  // Never a tag below the query level: Orthanc would read it from a file of each resource.
+  const requested = [...new Set([keys.tag, UNIQUE_KEY[keys.level]])];
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
+  const matchable = keys.values.filter(isExactlyMatchable);
+  // Matched without case, which lets Orthanc page the answer, then kept only on exact equality.
+  const found =
+    matchable.length === 0
+      ? []
+      : await orthanc.find<Found>({ Level: keys.level, Query: { [keys.tag]: matchable.join('\\') }, ...labelFilter, Expand: true, Short: true, RequestedTags: requested });
+  const literal = keys.values.filter((value) => !isExactlyMatchable(value));
+  if (literal.length > 0) {
+    const literalMatches = await resourcesWithLiteralKeys(orthanc, keys, literal, { ...labelFilter, Expand: true, Short: true, RequestedTags: requested });
+    found.push(...literalMatches.filter((resource) => satisfies(tenant, resource.Labels ?? [])));
+  }
+  const seen = new Set<string>();
+  return found.filter((resource) => keys.values.includes(resource.RequestedTags?.[keys.tag] ?? '') && !seen.has(resource.ID) && seen.add(resource.ID));
+}
 
-  // The resources named by the request that the tenant sees at the query level. Matched
-  // without case, which lets Orthanc page the answer, then kept only on exact equality.
-  const candidates = (
-    await orthanc.find<Found>({
-      Level: keys.level,
-      Query: { [keys.tag]: keys.values.join('\\') },
-      ...labelFilter,
-      Expand: true,
-      Short: true,
-      RequestedTags: [keys.tag, UNIQUE_KEY[keys.level], UNIQUE_KEY[entitlement]],
-    })
-  ).filter((found) => keys.values.includes(found.RequestedTags?.[keys.tag] ?? '')); // no wildcard meaning
+/**
+ * Values that /tools/find would read as wildcards, lists or "anything": Orthanc's
+ * /tools/lookup finds the resources whose identifier is exactly the value; an
+ * AccessionNumber (not an identifier there) is matched as a pattern, then kept on equality.
+ */
+async function resourcesWithLiteralKeys(
+  orthanc: Orthanc,
+  keys: RetrieveKeys,
+  values: string[],
+  findOptions: Omit<FindRequest, 'Level' | 'Query'>,
+): Promise<Found[]> {
+  if (keys.tag === Tags.AccessionNumber) {
+    return orthanc.find<Found>({ Level: keys.level, Query: { [keys.tag]: values.join('\\') }, ...findOptions });
+  }
+  const found: Found[] = [];
+  for (const value of values) {
+    const matches = await orthanc.postRawForJson<{ ID: string; Type: string }[]>('/tools/lookup', value);
+    for (const match of matches.filter((candidate) => candidate.Type === keys.level)) {
+      const labels = await orthanc.getJson<string[]>(`${URI_PREFIX[keys.level]}${match.ID}/labels`);
+      found.push({ ID: match.ID, Labels: labels, RequestedTags: { [keys.tag]: value } });
+    }
+  }
+  return found;
+}
+
+async function instancesOfKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<string[]> {
+  const candidates = await resourcesWithKeys(orthanc, tenant, keys);
   if (candidates.length === 0) return [];
+  const entitlement = entitledLevel(tenant);
 
   if (depth(entitlement) >= depth(keys.level)) {
-    // The entitlement level is the query level or below it: find the entitled resources within.
-    const uids = candidates.map((found) => found.RequestedTags?.[UNIQUE_KEY[keys.level]] ?? '');
-    const entitled = await orthanc.find<string>({
-      Level: entitlement,
-      Query: { [UNIQUE_KEY[keys.level]]: uids.join('\\') },
-      ...labelFilter,
-    });
-    return instancesOf(orthanc, entitlement, entitled);
-  } else {
-    // Above the query level: keep the candidates whose ancestor is entitled.
-    const ancestorUids = [...new Set(candidates.map((found) => found.RequestedTags?.[UNIQUE_KEY[entitlement]] ?? ''))];
-    const entitledAncestors = await orthanc.find<Found>({
-      Level: entitlement,
-      Query: { [UNIQUE_KEY[entitlement]]: ancestorUids.join('\\') },
-      ...labelFilter,
-      Expand: true,
-      Short: true,
-      RequestedTags: [UNIQUE_KEY[entitlement]],
-    });
-    const allowed = new Set(entitledAncestors.map((found) => found.RequestedTags?.[UNIQUE_KEY[entitlement]]));
-    const entitled = candidates.filter((found) => allowed.has(found.RequestedTags?.[UNIQUE_KEY[entitlement]]));
-    return instancesOf(orthanc, keys.level, entitled.map((found) => found.ID));
+    // The entitlement level is the query level or below it: the entitled resources within.
+    const uids = candidates.map((resource) => resource.RequestedTags?.[UNIQUE_KEY[keys.level]] ?? '');
+    if (uids.every(isExactlyMatchable)) {
+      const entitled = await orthanc.find<string>({
+        Level: entitlement,
+        Query: { [UNIQUE_KEY[keys.level]]: uids.join('\\') },
+        Labels: tenant.labels,
+        LabelsConstraint: tenant.labelsConstraint,
+      });
+      return instancesOf(orthanc, entitlement, entitled);
+    }
+    const within = await Promise.all(
+      candidates.map((resource) =>
+        entitlement === keys.level
+          ? [resource]
+          : orthanc.getJson<Found[]>(`${URI_PREFIX[keys.level]}${resource.ID}/${URI_PREFIX[entitlement].slice(1, -1)}`),
+      ),
+    );
+    const entitled = within.flat().filter((resource) => satisfies(tenant, resource.Labels ?? []));
+    return instancesOf(orthanc, entitlement, entitled.map((resource) => resource.ID));
   }
+  // Above the query level: keep the candidates whose ancestor is entitled.
+  const kept = await Promise.all(
+    candidates.map(async (resource) => {
+      const ancestor = await orthanc.getJson<Found>(`${URI_PREFIX[keys.level]}${resource.ID}/${entitlement.toLowerCase()}`);
+      return satisfies(tenant, ancestor.Labels ?? []);
+    }),
+  );
+  return instancesOf(orthanc, keys.level, candidates.filter((_, index) => kept[index]).map((resource) => resource.ID));
 }
 
 async function instancesOf(orthanc: Orthanc, level: ResourceLevel, resourceIds: string[]): Promise<string[]> {
   const ids =
     level === 'Instance'
       ? resourceIds
-      : (
-          await Promise.all(resourceIds.map((id) => orthanc.getJson<{ ID: string }[]>(`/${pluralOf(level)}/${id}/instances`)))
-        ).flatMap((instances) => instances.map((instance) => instance.ID));
+      : (await Promise.all(resourceIds.map((id) => orthanc.getJson<{ ID: string }[]>(`${URI_PREFIX[level]}${id}/instances`)))).flatMap((instances) =>
+          instances.map((instance) => instance.ID),
+        );
   return [...new Set(ids)];
 }
 
-function pluralOf(level: Exclude<ResourceLevel, 'Instance'>): string {
-  return { Patient: 'patients', Study: 'studies', Series: 'series' }[level];
-}
-
-/** A modality as GET /modalities?expand gives it. */
-interface ExpandedModality {
-  AET: string;
-  AllowTranscoding?: boolean;
-}
-
-/** The first modality with this AET, in the order of Orthanc's symbolic names (as the core). */
-export function modalityWithAet(
-  modalities: Record<string, ExpandedModality>,
-  aet: string,
-  strictAetComparison: boolean,
-): { name: string; modality: ExpandedModality } | undefined {
-  const name = Object.keys(modalities)
-    .sort()
-    .find((candidate) => isSameAet(strictAetComparison, modalities[candidate]!.AET, aet));
-  return name === undefined ? undefined : { name, modality: modalities[name]! };
-}
-
 export const MoveStatus = { NotAuthorized: 0x0124, DestinationUnknown: 0xa801 } as const;
-
-export interface RetrieveRequest {
-  request: 'Get' | 'Move';
-  query: QueryElement[];
-  callerAet: string;
-  destinationAet: string;
-  originatorMessageId: number;
-}
-
-export type RetrievePlan =
-  | {
-      instances: string[];
-      allowTranscoding: boolean;
-      destination?: string;
-      scuTimeoutSeconds?: number;
-      submittedAsJob?: boolean;
-    }
-  | { refusal: number; reason: string };
 
 /** What a C-GET or C-MOVE through the tenant sends, and for a C-MOVE, to whom and how. */
 export async function planRetrieve(
   orthanc: Orthanc,
   tenant: TenantConfig,
   options: DicomOptions,
-  request: RetrieveRequest,
+  request: Omit<Requests['retrieve'], 'tenant' | 'deadline'>,
 ): Promise<RetrievePlan> {
-  const modalities = await orthanc.getJson<Record<string, ExpandedModality>>('/modalities?expand');
+  const { modalities } = await readModalities(orthanc);
 
   if (request.request === 'Get') {
-    const caller = modalityWithAet(modalities, request.callerAet, options.strictAetComparison);
+    const caller = firstModalityWithAet(modalities, request.remoteAet, options.strictAetComparison);
     const instances = await instancesToRetrieve(orthanc, tenant, request.query);
-    return { instances, allowTranscoding: options.transcodeDicomProtocol && caller?.modality.AllowTranscoding !== false };
+    return { instances, allowTranscoding: options.transcodeDicomProtocol && caller?.allowTranscoding !== false };
   }
 
-  const destination = modalityWithAet(modalities, request.destinationAet, options.strictAetComparison);
+  const destination = firstModalityWithAet(modalities, request.destinationAet, options.strictAetComparison);
   if (destination === undefined) {
     return {
       refusal: MoveStatus.DestinationUnknown,
@@ -197,22 +196,20 @@ export async function planRetrieve(
     };
   }
   const instances = await instancesToRetrieve(orthanc, tenant, request.query);
-  const allowTranscoding = options.transcodeDicomProtocol && destination.modality.AllowTranscoding !== false;
+  const allowTranscoding = options.transcodeDicomProtocol && destination.allowTranscoding;
   if (!options.synchronousCMove && instances.length > 0) {
     // As the core with SynchronousCMove false: Orthanc's job engine sends, the C-MOVE ends at once.
     await orthanc.postJson(`/modalities/${encodeURIComponent(destination.name)}/store`, {
       Resources: instances,
       Asynchronous: true,
       LocalAet: tenant.aet,
-      MoveOriginatorAet: request.callerAet,
+      MoveOriginatorAet: request.remoteAet,
       MoveOriginatorID: request.originatorMessageId,
     });
     return { instances, allowTranscoding, submittedAsJob: true };
   }
-  return {
-    instances,
-    allowTranscoding,
-    destination: JSON.stringify(destination.modality),
-    scuTimeoutSeconds: options.scuTimeoutSeconds,
-  };
+  return { instances, allowTranscoding, destination: destination.serialized, scuTimeoutSeconds: options.scuTimeoutSeconds };
 }
+
+export const retrieve: Handler<'retrieve'> = (args, { orthanc, tenants }) =>
+  planRetrieve(orthanc.within(args.deadline), tenants.byIndex(args.tenant), tenants.dicom, args);

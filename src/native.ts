@@ -10,10 +10,11 @@ export interface OrthancRestError extends Error {
 }
 
 /**
- * A call from one of Orthanc's threads into JS. `kind` says what is asked; the
- * handler's result (or the value its promise resolves to) goes back to C++.
+ * A call from one of Orthanc's threads into JS: `kind` is one of bridge.ts's KINDS and
+ * `args` its arguments. The handler's result (or the value its promise resolves to) goes
+ * back to C++.
  */
-export type Dispatcher = (kind: string, args: Record<string, unknown>) => unknown;
+export type Dispatcher = (kind: string, args: unknown) => unknown;
 
 export interface NativeBridge {
   restGet(uri: string): Promise<Buffer>;
@@ -23,6 +24,7 @@ export interface NativeBridge {
   /** Orthanc's whole configuration, as JSON text. */
   getConfiguration(): string;
   log(level: LogLevel, message: string): void;
-  setMetric(name: string, value: number): void;
+  /** Whether a C-STORE of this process is writing into this patient (stored, not yet labelled). */
+  storesInProgress(patientId: string): boolean;
   setDispatcher(dispatcher: Dispatcher): void;
 }

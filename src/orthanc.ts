@@ -1,11 +1,14 @@
-// Orthanc as the TypeScript side sees it: in-process REST calls (never HTTP) and
-// the log, over the native SDK bridge.
-import type { ResourceLevel } from './configuration.js';
+// Orthanc as the TypeScript side sees it: in-process REST calls (never HTTP) and the
+// log, over the native SDK bridge. A DICOM request works through a scoped view
+// (`within`): its calls stop at the request's deadline, and only a few of them run at
+// once, so that one large request cannot fill the thread pool that every tenant shares.
+import pLimit, { type LimitFunction } from 'p-limit';
+import { URI_PREFIX, type ResourceLevel } from './dicom.js';
 import type { NativeBridge } from './native.js';
 
 /** A /tools/find request; `Level` decides which of Orthanc's limits caps its answer. */
 export interface FindRequest {
-  Level: 'Patient' | 'Study' | 'Series' | 'Instance';
+  Level: ResourceLevel;
   Query: Record<string, string>;
   Labels?: string[];
   LabelsConstraint?: 'All' | 'Any' | 'None';
@@ -15,14 +18,46 @@ export interface FindRequest {
   RequestedTags?: string[];
 }
 
-export class Orthanc {
-  private findLimits = { results: 0, instances: 0 };
+/** How many REST calls of one DICOM request run at once. */
+export const REQUEST_CONCURRENCY = 4;
 
-  constructor(private readonly bridge: NativeBridge) {}
+/** The request's caller gave up (DicomScpTimeout): its remaining work is dropped. */
+export class DeadlineExceededError extends Error {
+  constructor(readonly uri: string) {
+    super(`the request's deadline passed before ${uri}`);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+/** Process-wide state that every view shares: Orthanc's find limits and capabilities. */
+class Shared {
+  findLimits = { results: 0, instances: 0 };
+  extendedFind: Promise<boolean> | undefined;
+}
+
+export class Orthanc {
+  private constructor(
+    private readonly bridge: NativeBridge,
+    private readonly shared: Shared,
+    private readonly deadline: number | undefined,
+    private readonly limit: LimitFunction | undefined,
+  ) {}
+
+  static connect(bridge: NativeBridge): Orthanc {
+    return new Orthanc(bridge, new Shared(), undefined, undefined);
+  }
+
+  /**
+   * The view of one DICOM request: each call first checks `deadline` (ms since the
+   * epoch, as Date.now()), and at most REQUEST_CONCURRENCY of its calls run at once.
+   */
+  within(deadline: number | undefined): Orthanc {
+    return new Orthanc(this.bridge, this.shared, deadline, pLimit(REQUEST_CONCURRENCY));
+  }
 
   /** Orthanc's LimitFindResults and LimitFindInstances, which also cap /tools/find. */
   setFindLimits(results: number, instances: number): void {
-    this.findLimits = { results, instances };
+    this.shared.findLimits = { results, instances };
   }
 
   /**
@@ -32,7 +67,7 @@ export class Orthanc {
    */
   async find<T>(original: FindRequest): Promise<T[]> {
     const request = await this.cheapestForm(original);
-    const pageSize = request.Level === 'Instance' ? this.findLimits.instances : this.findLimits.results;
+    const pageSize = request.Level === 'Instance' ? this.shared.findLimits.instances : this.shared.findLimits.results;
     if (pageSize === 0) return this.postJson<T[]>('/tools/find', request);
     const all: T[] = [];
     for (;;) {
@@ -51,61 +86,64 @@ export class Orthanc {
   /**
    * An expanded /tools/find builds every resource's whole description. When the index
    * supports "ResponseContent" (Orthanc >= 1.12.5 with "HasExtendedFind"), a request
-   * that reads only the requested tags asks for just those: the same answers, in about
-   * half the time.
+   * that reads only the requested tags (and labels) asks for just those: the same
+   * answers, in about half the time.
    */
   private async cheapestForm(request: FindRequest): Promise<FindRequest | (Omit<FindRequest, 'Expand'> & { ResponseContent: string[] })> {
     if (request.Expand !== true || request.RequestedTags === undefined || !(await this.hasExtendedFind())) return request;
     const { Expand: _expand, ...rest } = request;
-    return { ...rest, ResponseContent: ['RequestedTags'] };
+    return { ...rest, ResponseContent: ['RequestedTags', 'Labels'] };
   }
 
-  private extendedFind: Promise<boolean> | undefined;
-
   private hasExtendedFind(): Promise<boolean> {
-    this.extendedFind ??= this.getJson<{ Capabilities?: { HasExtendedFind?: boolean } }>('/system').then(
+    this.shared.extendedFind ??= this.getJson<{ Capabilities?: { HasExtendedFind?: boolean } }>('/system').then(
       (system) => system.Capabilities?.HasExtendedFind === true,
       () => {
-        this.extendedFind = undefined; // asked again next time
+        this.shared.extendedFind = undefined; // asked again next time
         return false;
       },
     );
-    return this.extendedFind;
+    return this.shared.extendedFind;
   }
 
   /** The labels of a resource, or undefined when Orthanc does not hold it. */
   async labelsOf(level: ResourceLevel, resourceId: string): Promise<string[] | undefined> {
-    try {
-      return await this.getJson<string[]>(`${URI_PREFIX[level]}${resourceId}/labels`);
-    } catch (error) {
-      if (orthancErrorCode(error) === OrthancErrorCode.UnknownResource) return undefined;
-      throw error;
-    }
+    return this.unlessUnknown(this.getJson<string[]>(`${URI_PREFIX[level]}${resourceId}/labels`));
+  }
+
+  /** A GET that answers undefined for a resource Orthanc does not hold. */
+  async getJsonIfExists<T = unknown>(uri: string): Promise<T | undefined> {
+    return this.unlessUnknown(this.getJson<T>(uri));
   }
 
   async getJson<T = unknown>(uri: string): Promise<T> {
-    return parseJson<T>(uri, await this.bridge.restGet(uri));
+    return parseJson<T>(uri, await this.call(uri, () => this.bridge.restGet(uri)));
   }
 
   async getText(uri: string): Promise<string> {
-    return (await this.bridge.restGet(uri)).toString('utf8');
+    return (await this.call(uri, () => this.bridge.restGet(uri))).toString('utf8');
   }
 
   async postJson<T = unknown>(uri: string, body: unknown): Promise<T> {
-    return parseJson<T>(uri, await this.bridge.restPost(uri, JSON.stringify(body)));
+    return parseJson<T>(uri, await this.call(uri, () => this.bridge.restPost(uri, JSON.stringify(body))));
   }
 
-  /** POST of raw bytes (a DICOM file), answered in JSON. */
-  async postBytes<T = unknown>(uri: string, body: Buffer): Promise<T> {
-    return parseJson<T>(uri, await this.bridge.restPost(uri, body));
+  /** A POST of a raw body (not JSON), answered in JSON. */
+  async postRawForJson<T = unknown>(uri: string, body: string): Promise<T> {
+    return parseJson<T>(uri, await this.call(uri, () => this.bridge.restPost(uri, body)));
+  }
+
+  /** A POST whose answer does not matter. */
+  async post(uri: string, body: unknown): Promise<void> {
+    await this.call(uri, () => this.bridge.restPost(uri, JSON.stringify(body)));
   }
 
   async put(uri: string, body: Buffer | string = ''): Promise<void> {
-    await this.bridge.restPut(uri, body);
+    await this.call(uri, () => this.bridge.restPut(uri, body));
   }
 
   async delete(uri: string): Promise<void> {
-    await this.bridge.restDelete(uri);
+    await this.call(uri, () => this.bridge.restDelete(uri));
   }
 
   configuration(): Record<string, unknown> {
@@ -122,6 +160,23 @@ export class Orthanc {
 
   error(message: string): void {
     this.bridge.log('error', message);
+  }
+
+  private call<T>(uri: string, run: () => Promise<T>): Promise<T> {
+    const checked = () => {
+      if (this.deadline !== undefined && Date.now() >= this.deadline) throw new DeadlineExceededError(uri);
+      return run();
+    };
+    return this.limit === undefined ? checked() : this.limit(checked);
+  }
+
+  private async unlessUnknown<T>(answer: Promise<T>): Promise<T | undefined> {
+    try {
+      return await answer;
+    } catch (error) {
+      if (orthancErrorCode(error) === OrthancErrorCode.UnknownResource) return undefined;
+      throw error;
+    }
   }
 }
 
@@ -141,13 +196,6 @@ export function orthancErrorCode(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-export const URI_PREFIX: Record<ResourceLevel, string> = {
-  Patient: '/patients/',
-  Study: '/studies/',
-  Series: '/series/',
-  Instance: '/instances/',
-};
-
 export const OrthancErrorCode = {
   BadRequest: 8,
   BadFileFormat: 15,
@@ -161,4 +209,9 @@ function parseJson<T>(uri: string, body: Buffer): T {
   } catch {
     throw new Error(`${uri}: Orthanc's answer is not JSON`);
   }
+}
+
+/** A short description of a thrown value, for log lines. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

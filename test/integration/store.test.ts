@@ -8,8 +8,11 @@
 // - "stock": the same tenants served by Orthanc's stock C++ plugin, as the oracle;
 // - "shared": tenants for parallel stores, stores of an instance already there, and two
 //   tenants storing into the same study;
-// - "faulty": MTD_FAULT_INJECTION=labelWrite, the label write after the instance's fails;
-// - "overwriting": the same, with OverwriteInstances true.
+// - "faulty": MTD_FAULT_INJECTION=labelWrite:3, the label write after the instance's two fails;
+// - "overwriting": the same, with OverwriteInstances true;
+// - "second" and "last": a tenant whose isolation is as fine as the series (two labels,
+//   LabelsStoreLevels Study and Series), whose second or last label write fails, after
+//   the earlier ones succeeded on a series and a study another sender created.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +175,8 @@ let stock: RunningOrthanc;
 let shared: RunningOrthanc;
 let faulty: RunningOrthanc;
 let overwriting: RunningOrthanc;
+let failingSecond: RunningOrthanc;
+let failingLast: RunningOrthanc;
 
 let MATRIX: Tenant[];
 let STOCK_MATRIX: Tenant[];
@@ -183,6 +188,8 @@ let FIRST: Tenant;
 let SECOND: Tenant;
 let FAULTY: Tenant;
 let OVERWRITING: Tenant;
+let COARSE_SECOND: Tenant;
+let COARSE_LAST: Tenant;
 
 let matrixData: Promise<SyntheticInstance[][]>;
 
@@ -208,6 +215,8 @@ beforeAll(async () => {
   SECOND = await tenant('SECOND', { labels: ['second_a', 'second_b'], levels: [...LEVELS] });
   FAULTY = await tenant('FAULTY', { foreignInstances: 'Share' });
   OVERWRITING = await tenant('OVERWRITING', { foreignInstances: 'Share' });
+  COARSE_SECOND = await tenant('COARSE_SECOND', { labels: ['coarse_1', 'coarse_2'], levels: ['Study', 'Series'], foreignInstances: 'Share' });
+  COARSE_LAST = await tenant('COARSE_LAST', { labels: ['coarse_1', 'coarse_2'], levels: ['Study', 'Series'], foreignInstances: 'Share' });
 
   const start = async (tenants: Tenant[], plugin: string, configuration: Record<string, unknown> = {}, env = {}) =>
     startOrthanc({
@@ -226,13 +235,15 @@ beforeAll(async () => {
     MATRIX.map((tenant) => dataset(tenant.aet, { patients: 1, studiesPerPatient: 1, seriesPerStudy: 2, instancesPerSeries: 2 })),
   );
   matrixData.catch(() => {}); // awaited (and reported) by the tests that use it
-  [matrix, stock, shared, faulty, overwriting] = await Promise.all([
+  [matrix, stock, shared, faulty, overwriting, failingSecond, failingLast] = await Promise.all([
     start([...MATRIX, CHARSETS], PLUGIN_PATH),
     start(STOCK_MATRIX, STOCK_PLUGIN_PATH),
     // Enough threads for every parallel association to be served at once.
     start([PARALLEL, TWICE, FIRST, SECOND, REJECTING], PLUGIN_PATH, { DicomThreadsCount: 24 }),
-    start([FAULTY], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite' }),
-    start([OVERWRITING], PLUGIN_PATH, { OverwriteInstances: true }, { MTD_FAULT_INJECTION: 'labelWrite' }),
+    start([FAULTY], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite:3' }),
+    start([OVERWRITING], PLUGIN_PATH, { OverwriteInstances: true }, { MTD_FAULT_INJECTION: 'labelWrite:3' }),
+    start([COARSE_SECOND], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite:2' }),
+    start([COARSE_LAST], PLUGIN_PATH, {}, { MTD_FAULT_INJECTION: 'labelWrite:last' }),
   ]);
 });
 
@@ -457,7 +468,7 @@ describe('two tenants storing into the same study', () => {
 
 // ---------------------------------------------------------------------------------------
 
-describe('a store whose labelling fails (MTD_FAULT_INJECTION=labelWrite)', () => {
+describe('a store whose labelling fails (MTD_FAULT_INJECTION=labelWrite:3)', () => {
   /** storescu -v, which reports the status of each C-STORE response. */
   const storeVerbosely = (file: string, tenant = FAULTY) =>
     runTool('storescu', ['-v', '-aet', CALLING_AET, '-aec', tenant.aet, '127.0.0.1', String(tenant.port), file]);
@@ -534,4 +545,40 @@ describe('a store whose labelling fails (MTD_FAULT_INJECTION=labelWrite)', () =>
     expect(again.ok, describeResult(again)).toBe(true);
     expect(await labelsOf(overwriting, [control!])).toEqual(expectedLabels([control!]));
   });
+});
+
+describe('a store whose second or last label write fails, after earlier writes succeeded on another sender\'s series and study', () => {
+  // COARSE_* store with LabelsStoreLevels Study and Series and two labels: the writes are
+  // Series coarse_1, Series coarse_2, Study coarse_1, Study coarse_2. A label left on the
+  // series would grant the tenant every instance of it (its isolation is as fine as the
+  // series): a failed store must leave every label exactly as it was.
+  for (const [position, tenantOf, orthancOf] of [
+    ['second', () => COARSE_SECOND, () => failingSecond],
+    ['last', () => COARSE_LAST, () => failingLast],
+  ] as const) {
+    it(`the ${position} write fails: the store answers a failure, the labels are as before, the other sender's instance stays out of reach`, async () => {
+      const tenant = tenantOf();
+      const orthanc = orthancOf();
+      const [first, second] = await dataset(`fault-${position}`, { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
+      const main = await storeThrough(orthanc, undefined, [first!.path]);
+      expect(main.ok, describeResult(main)).toBe(true);
+      const ids = orthancIds(first!);
+      // Another sender's labels on the series and the study, which the store must keep.
+      for (const uri of [`/series/${ids.series}/labels/other_sender`, `/studies/${ids.study}/labels/other_sender`]) {
+        expect((await orthanc.rest('PUT', uri, '')).status, uri).toBe(200);
+      }
+      const before = await labelsOf(orthanc, [first!]);
+
+      const result = await runTool('storescu', ['-v', '-aet', CALLING_AET, '-aec', tenant.aet, '127.0.0.1', String(tenant.port), second!.path]);
+      expect(result.code, describeResult(result)).not.toBe(0);
+      expect(result.stderr, describeResult(result)).toMatch(/^I: Received Store Response \(Refused: OutOfResources\)$/m);
+
+      expect(await labelsOf(orthanc, [first!]), 'the labels of the series, study and patient').toEqual(before);
+      expect(before[`Series ${first!.seriesInstanceUid}`]).toEqual(['other_sender']);
+      expect(await idsAt(orthanc, 'Instance'), 'the new instance is gone').toEqual([ids.instance]);
+      const found = await runTool('findscu', ['-S', '-aet', CALLING_AET, '-aec', tenant.aet, '-k', 'QueryRetrieveLevel=IMAGE', '-k', `StudyInstanceUID=${first!.studyInstanceUid}`, '-k', 'SOPInstanceUID', '127.0.0.1', String(tenant.port)]);
+      expect(found.code, found.stderr).toBe(0);
+      expect(found.stderr + found.stdout, 'nothing of the series through the tenant').not.toMatch(/Find Response: \d+ \(Pending\)/);
+    });
+  }
 });

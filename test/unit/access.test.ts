@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decideAllowedCaller,
-  decideConnection,
-  decideRequest,
-  parseModalities,
-  type AccessOptions,
-  type DicomRequestType,
-  type RemoteModality,
-} from '../../src/access.js';
+import { decideAllowedCaller, decideConnection, decideRequest, type AccessOptions } from '../../src/access.js';
+import { parseModalities, type DicomRequestType, type RemoteModality } from '../../src/modalities.js';
 
 const ALL_TYPES: DicomRequestType[] = ['Echo', 'Find', 'FindWorklist', 'Get', 'Move', 'Store', 'NAction', 'NEventReport'];
 
@@ -37,7 +30,7 @@ function options(overrides: Partial<AccessOptions> = {}): AccessOptions {
 
 function modality(name: string, aet: string, host: string, denied: DicomRequestType[] = []): RemoteModality {
   const allowed = Object.fromEntries(ALL_TYPES.map((type) => [type, !denied.includes(type)]));
-  return { name, aet, host, port: 104, allowed: allowed as Record<DicomRequestType, boolean> };
+  return { name, aet, host, port: 104, allowed: allowed as Record<DicomRequestType, boolean>, allowTranscoding: true, serialized: { AET: aet, Host: host, Port: 104 } };
 }
 
 const caller = (aet: string, ip = '10.0.0.1') => ({ aet, ip, calledAet: 'TENANT_A' });
@@ -90,6 +83,8 @@ describe('parseModalities', () => {
         NAction: false,
         NEventReport: false,
       },
+      allowTranscoding: true,
+      serialized: (payload as Record<string, unknown>)['a'],
     });
   });
 

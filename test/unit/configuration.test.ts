@@ -49,7 +49,6 @@ const LEVEL_EXPECTED =
   'a resource level: Patient, Study, Series or Instance (case-insensitive; Patients, Studies, Instances, Image and Images also accepted)';
 
 const DEFAULT_DICOM_OPTIONS: DicomOptions = {
-  dicomAet: 'ORTHANC',
   dicomPort: 4242,
   httpPort: 8042,
   strictAetComparison: false,
@@ -59,7 +58,6 @@ const DEFAULT_DICOM_OPTIONS: DicomOptions = {
   threadsCount: 4,
   maximumPduLength: 16384,
   synchronousCMove: true,
-  unknownSopClassAccepted: false,
   alwaysAllowEcho: true,
   alwaysAllowFind: false,
   alwaysAllowFindWorklist: false,
@@ -78,7 +76,7 @@ describe('the section and its "Servers"', () => {
   it('without a section, says so and starts no server', () => {
     expect(parseConfiguration({ DicomAet: 'MAIN' })).toEqual({
       servers: [],
-      dicom: { ...DEFAULT_DICOM_OPTIONS, dicomAet: 'MAIN' },
+      dicom: DEFAULT_DICOM_OPTIONS,
       warnings: [],
       sectionPresent: false,
     });
@@ -290,6 +288,12 @@ describe('"Labels"', () => {
     expect(serverError(server({ Labels: ['ok', label] }))).toBe(`${prefix}[1] must be ${LABEL_EXPECTED}, got ${rendered}`);
   });
 
+  it('refuses the label the plugin sets itself on patients of several senders', () => {
+    expect(serverError(server({ Labels: ['a', 'multitenant-mixed'] }))).toBe(
+      `${prefix}[1] must be a label other than "multitenant-mixed", which the plugin sets itself, got "multitenant-mixed"`,
+    );
+  });
+
   it('reports a bad label before a duplicate', () => {
     expect(serverError(server({ Labels: ['a b', 'a b'] }))).toBe(`${prefix}[0] must be ${LABEL_EXPECTED}, got "a b"`);
   });
@@ -459,7 +463,6 @@ describe('readDicomOptions', () => {
         OverwriteInstances: true,
       }),
     ).toEqual({
-      dicomAet: 'MAIN',
       dicomPort: 11112,
       httpPort: 8080,
       strictAetComparison: true,
@@ -469,7 +472,6 @@ describe('readDicomOptions', () => {
       threadsCount: 1,
       maximumPduLength: 65536,
       synchronousCMove: false,
-      unknownSopClassAccepted: true,
       alwaysAllowEcho: false,
       alwaysAllowFind: true,
       alwaysAllowFindWorklist: true,

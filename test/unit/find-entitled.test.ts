@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matchesConstraint, tagsForEntitlement } from '../../src/find-entitled.js';
-import type { QueryElement } from '../../src/find.js';
+import type { QueryElement } from '../../src/query.js';
 
 const constraint = (tag: string, vr: string, value: string): QueryElement => ({ tag, vr, value });
 const insensitivePN = { caseSensitivePN: false };

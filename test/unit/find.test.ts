@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readDicomOptions, type TenantConfig } from '../../src/configuration.js';
-import {
-  answerOf,
-  findBody,
-  FindRequestError,
-  needsExactRecheck,
-  parseQuery,
-  recheckedConstraints,
-  type QueryElement,
-} from '../../src/find.js';
+import { answerOf, findBody, needsExactRecheck, recheckedConstraints } from '../../src/find.js';
+import { FindRequestError, parseQuery, type QueryElement } from '../../src/query.js';
 
 const tenant: TenantConfig = {
   index: 0,

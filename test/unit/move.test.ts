@@ -1,9 +1,25 @@
 // retrieveKeys (which resources a C-MOVE or C-GET identifier names, as Orthanc's
-// OrthancMoveRequestHandler::LookupIdentifiers reads it) and modalityWithAet (the
+// OrthancMoveRequestHandler::LookupIdentifiers reads it) and firstModalityWithAet (the
 // destination of a C-MOVE, as OrthancConfiguration::LookupDicomModalityUsingAETitle).
 import { describe, expect, it } from 'vitest';
-import type { QueryElement } from '../../src/find.js';
-import { modalityWithAet, retrieveKeys, RetrieveRequestError } from '../../src/move.js';
+import { firstModalityWithAet, parseModalities } from '../../src/modalities.js';
+import { retrieveKeys, RetrieveRequestError } from '../../src/move.js';
+import type { QueryElement } from '../../src/query.js';
+
+/** The first modality with this AET, as the plugin finds a C-MOVE destination. */
+function modalityWithAet(modalities: Record<string, { AET: string; AllowTranscoding?: boolean }>, aet: string, strict: boolean) {
+  const modality = firstModalityWithAet(parseModalities(withHosts(modalities)), aet, strict);
+  return modality === undefined ? undefined : { name: modality.name, modality: stripHost(modality.serialized) };
+}
+
+function withHosts(modalities: Record<string, object>) {
+  return Object.fromEntries(Object.entries(modalities).map(([name, modality]) => [name, { Host: '127.0.0.1', Port: 104, ...modality }]));
+}
+
+function stripHost(serialized: Record<string, unknown>) {
+  const { Host: _host, Port: _port, ...rest } = serialized;
+  return rest;
+}
 
 const TAG = {
   QueryRetrieveLevel: '0008,0052',

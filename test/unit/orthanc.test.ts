@@ -27,7 +27,7 @@ function fakeBridge(system: () => unknown) {
     },
     getConfiguration: () => '{}',
     log: () => {},
-    setMetric: () => {},
+    storesInProgress: () => false,
     setDispatcher: () => {},
   };
   return { bridge, calls };
@@ -49,7 +49,7 @@ const expanded: FindRequest = {
 };
 
 const { Expand: _expand, ...withoutExpand } = expanded;
-const withResponseContent = { ...withoutExpand, ResponseContent: ['RequestedTags'] };
+const withResponseContent = { ...withoutExpand, ResponseContent: ['RequestedTags', 'Labels'] };
 
 const systemGet: Call = { method: 'GET', uri: '/system' };
 const findPost = (body: unknown): Call => ({ method: 'POST', uri: '/tools/find', body });
@@ -57,33 +57,33 @@ const findPost = (body: unknown): Call => ({ method: 'POST', uri: '/tools/find',
 describe('Orthanc.find', () => {
   it('asks for ResponseContent ["RequestedTags"] instead of Expand when the index has ExtendedFind', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Version: '1.12.7', Capabilities: { HasExtendedFind: true } }));
-    expect(await new Orthanc(bridge).find(expanded)).toStrictEqual([]);
+    expect(await Orthanc.connect(bridge).find(expanded)).toStrictEqual([]);
     expect(calls).toStrictEqual([systemGet, findPost(withResponseContent)]);
     expect(calls[1]).not.toHaveProperty('body.Expand');
   });
 
   it('keeps Expand when the index has no ExtendedFind', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Capabilities: { HasExtendedFind: false } }));
-    await new Orthanc(bridge).find(expanded);
+    await Orthanc.connect(bridge).find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded)]);
   });
 
   it('keeps Expand when /system says nothing of ExtendedFind (Orthanc before 1.12.5)', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Version: '1.12.4' }));
-    await new Orthanc(bridge).find(expanded);
+    await Orthanc.connect(bridge).find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded)]);
   });
 
   it('keeps Expand when HasExtendedFind is not exactly true', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Capabilities: { HasExtendedFind: 'true' } }));
-    await new Orthanc(bridge).find(expanded);
+    await Orthanc.connect(bridge).find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded)]);
   });
 
   it('keeps Expand when GET /system fails, and asks /system again on the next find', async () => {
     let fails = true;
     const { bridge, calls } = fakeBridge(() => (fails ? failing() : { Capabilities: { HasExtendedFind: true } }));
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     await orthanc.find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded)]);
     fails = false;
@@ -97,7 +97,7 @@ describe('Orthanc.find', () => {
       calls.push({ method: 'GET', uri });
       return Buffer.from('not json');
     };
-    await new Orthanc(bridge).find(expanded);
+    await Orthanc.connect(bridge).find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded)]);
   });
 
@@ -107,7 +107,7 @@ describe('Orthanc.find', () => {
       answers += 1;
       return { Capabilities: { HasExtendedFind: true } };
     });
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     await orthanc.find(expanded);
     await orthanc.find(expanded);
     await orthanc.find({ ...expanded, Level: 'Instance' });
@@ -122,7 +122,7 @@ describe('Orthanc.find', () => {
 
   it('asks /system once for concurrent finds', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Capabilities: { HasExtendedFind: true } }));
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     await Promise.all([orthanc.find(expanded), orthanc.find(expanded), orthanc.find(expanded)]);
     expect(calls.filter((call) => call.method === 'GET')).toStrictEqual([systemGet]);
     expect(calls.filter((call) => call.method === 'POST')).toStrictEqual([
@@ -134,7 +134,7 @@ describe('Orthanc.find', () => {
 
   it('also remembers that the index has no ExtendedFind', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Capabilities: { HasExtendedFind: false } }));
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     await orthanc.find(expanded);
     await orthanc.find(expanded);
     expect(calls).toStrictEqual([systemGet, findPost(expanded), findPost(expanded)]);
@@ -142,7 +142,7 @@ describe('Orthanc.find', () => {
 
   it('leaves a find without Expand or without RequestedTags as it is, without asking /system', async () => {
     const { bridge, calls } = fakeBridge(() => ({ Capabilities: { HasExtendedFind: true } }));
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     const { RequestedTags: _tags, ...withoutRequestedTags } = expanded;
     await orthanc.find(withoutExpand);
     await orthanc.find(withoutRequestedTags);
@@ -156,7 +156,7 @@ describe('Orthanc.find', () => {
       calls.push({ method: 'POST', uri, body: JSON.parse(body.toString()) });
       return Buffer.from(JSON.stringify(pages.shift() ?? []));
     };
-    const orthanc = new Orthanc(bridge);
+    const orthanc = Orthanc.connect(bridge);
     orthanc.setFindLimits(2, 0);
     expect(await orthanc.find(expanded)).toStrictEqual([{ ID: '1' }, { ID: '2' }, { ID: '3' }]);
     expect(calls).toStrictEqual([

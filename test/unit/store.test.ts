@@ -1,143 +1,116 @@
+// The decisions of a C-STORE (src/store.ts): the plan the native shim follows, and what
+// to do with an instance Orthanc already holds.
 import { describe, expect, it } from 'vitest';
 import type { TenantConfig } from '../../src/configuration.js';
-import {
-  DicomStatus,
-  missingLabels,
-  PerInstanceQueue,
-  statusOfFailedStore,
-  storePlan,
-  type OrthancIds,
-} from '../../src/store.js';
-
-const ids: OrthancIds = { Patient: 'patient', Study: 'study', Series: 'series', Instance: 'instance' };
+import { decideHeldInstance, DicomStatus, REFUSED_LABEL, storeHeld, storePlan } from '../../src/store.js';
+import { contextFor } from '../support/fake-context.js';
 
 function tenant(labelsStoreLevels: TenantConfig['labelsStoreLevels'], labels = ['a', 'b']) {
   return { labels, labelsStoreLevels };
 }
 
-describe('the labels a store adds', () => {
-  it('are every label at every configured level, nothing elsewhere', () => {
-    expect(missingLabels(tenant(['Study', 'Instance']), ids, {})).toEqual([
-      { level: 'Study', resourceId: 'study', label: 'a' },
-      { level: 'Study', resourceId: 'study', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
-      { level: 'Instance', resourceId: 'instance', label: 'b' },
-    ]);
-    expect(missingLabels(tenant(['Patient']), ids, {}).map((write) => write.resourceId)).toEqual(['patient', 'patient']);
-  });
-
-  it('leave out the labels a resource already carries', () => {
-    expect(missingLabels(tenant(['Study', 'Series', 'Instance']), ids, { Study: ['a', 'other'], Series: ['a', 'b'] })).toEqual([
-      { level: 'Study', resourceId: 'study', label: 'b' },
-      { level: 'Instance', resourceId: 'instance', label: 'a' },
-      { level: 'Instance', resourceId: 'instance', label: 'b' },
-    ]);
-  });
-});
+const withoutOverwrite = { overwriteInstances: false };
+const writes = (plan: ReturnType<typeof storePlan>) => plan.labelWrites.map((write) => `${write.level}:${write.label}`);
 
 describe('the store plan of the native shim', () => {
-  const withoutOverwrite = { overwriteInstances: false };
-
-  it('writes every label at every store level, the deepest level first, with {Level} placeholders', () => {
-    expect(storePlan(tenant(['Patient', 'Study', 'Series', 'Instance']), withoutOverwrite)).toEqual({
-      absentBeforePost: '',
-      labelUris: [
-        '/instances/{Instance}/labels/a',
-        '/instances/{Instance}/labels/b',
-        '/series/{Series}/labels/a',
-        '/series/{Series}/labels/b',
-        '/studies/{Study}/labels/a',
-        '/studies/{Study}/labels/b',
-        '/patients/{Patient}/labels/a',
-        '/patients/{Patient}/labels/b',
-      ],
-    });
+  it('writes every label at every store level, the deepest level first', () => {
+    expect(writes(storePlan(tenant(['Patient', 'Study', 'Series', 'Instance']), withoutOverwrite))).toEqual([
+      'Instance:a',
+      'Instance:b',
+      'Series:a',
+      'Series:b',
+      'Study:a',
+      'Study:b',
+      'Patient:a',
+      'Patient:b',
+    ]);
   });
 
   it('writes only at the store levels, deepest first whatever their order in the configuration', () => {
-    expect(storePlan(tenant(['Patient', 'Series'], ['x']), withoutOverwrite).labelUris).toEqual([
-      '/series/{Series}/labels/x',
-      '/patients/{Patient}/labels/x',
-    ]);
-    expect(storePlan(tenant(['Study', 'Patient', 'Instance'], ['x']), withoutOverwrite).labelUris).toEqual([
-      '/instances/{Instance}/labels/x',
-      '/studies/{Study}/labels/x',
-      '/patients/{Patient}/labels/x',
-    ]);
-    expect(storePlan(tenant(['Study'], ['x', 'y', 'z']), withoutOverwrite).labelUris).toEqual([
-      '/studies/{Study}/labels/x',
-      '/studies/{Study}/labels/y',
-      '/studies/{Study}/labels/z',
-    ]);
+    expect(writes(storePlan(tenant(['Patient', 'Series'], ['x']), withoutOverwrite))).toEqual(['Series:x', 'Patient:x']);
+    expect(writes(storePlan(tenant(['Study', 'Patient', 'Instance'], ['x']), withoutOverwrite))).toEqual(['Instance:x', 'Study:x', 'Patient:x']);
+    expect(writes(storePlan(tenant(['Study'], ['x', 'y', 'z']), withoutOverwrite))).toEqual(['Study:x', 'Study:y', 'Study:z']);
   });
 
-  it('checks that the instance is absent before the POST only with OverwriteInstances', () => {
-    expect(storePlan(tenant(['Series', 'Instance']), { overwriteInstances: true })).toEqual({
-      absentBeforePost: '/instances/{Instance}/labels',
-      labelUris: [
-        '/instances/{Instance}/labels/a',
-        '/instances/{Instance}/labels/b',
-        '/series/{Series}/labels/a',
-        '/series/{Series}/labels/b',
-      ],
+  it('asks before the POST only with OverwriteInstances (a POST would replace what Orthanc holds)', () => {
+    expect(storePlan(tenant(['Series', 'Instance']), { overwriteInstances: true }).askBeforePost).toBe(true);
+    expect(storePlan(tenant(['Series', 'Instance']), withoutOverwrite).askBeforePost).toBe(false);
+  });
+
+  it('answers as Orthanc\'s own C-STORE SCP: Success for a filtered instance, 0xC000 for a file it cannot parse, 0xA700 otherwise', () => {
+    expect(storePlan(tenant(['Instance']), withoutOverwrite).statuses).toEqual({
+      filteredOut: DicomStatus.Success,
+      badFileFormat: DicomStatus.CannotUnderstand,
+      failure: DicomStatus.RefusedOutOfResources,
+      refused: DicomStatus.RefusedNotAuthorized,
     });
-    expect(storePlan(tenant(['Study']), { overwriteInstances: true }).absentBeforePost).toBe('/instances/{Instance}/labels');
-    expect(storePlan(tenant(['Series', 'Instance']), { overwriteInstances: false }).absentBeforePost).toBe('');
-    expect(storePlan(tenant(['Series', 'Instance']), { overwriteInstances: false, failParentLabelWrites: false })).toEqual(
-      storePlan(tenant(['Series', 'Instance']), withoutOverwrite),
+  });
+
+  it('with a failing label write (fault injection), puts a label Orthanc refuses at that position, and nowhere else', () => {
+    const levels = tenant(['Study', 'Series', 'Instance']);
+    expect(writes(storePlan(levels, { overwriteInstances: false, failingLabelWrite: 2 }))).toEqual([
+      'Instance:a',
+      `Instance:${REFUSED_LABEL}`,
+      'Series:a',
+      'Series:b',
+      'Study:a',
+      'Study:b',
+    ]);
+    expect(writes(storePlan(levels, { overwriteInstances: false, failingLabelWrite: 'last' })).at(-1)).toBe(`Study:${REFUSED_LABEL}`);
+    expect(writes(storePlan(levels, { overwriteInstances: false, failingLabelWrite: 7 })), 'beyond the last write: none fails').toEqual(
+      writes(storePlan(levels, withoutOverwrite)),
     );
   });
-
-  it('with failParentLabelWrites, keeps the instance writes, then writes an invalid label once at the first parent level', () => {
-    expect(storePlan(tenant(['Study', 'Series', 'Instance']), { overwriteInstances: false, failParentLabelWrites: true })).toEqual({
-      absentBeforePost: '',
-      labelUris: ['/instances/{Instance}/labels/a', '/instances/{Instance}/labels/b', '/series/{Series}/labels/fault!injected'],
-    });
-    expect(storePlan(tenant(['Patient', 'Study'], ['x']), { overwriteInstances: true, failParentLabelWrites: true })).toEqual({
-      absentBeforePost: '/instances/{Instance}/labels',
-      labelUris: ['/studies/{Study}/labels/fault!injected'],
-    });
-  });
-
-  it('with failParentLabelWrites and no parent level, writes only the instance labels', () => {
-    expect(storePlan(tenant(['Instance']), { overwriteInstances: false, failParentLabelWrites: true })).toEqual({
-      absentBeforePost: '',
-      labelUris: ['/instances/{Instance}/labels/a', '/instances/{Instance}/labels/b'],
-    });
-  });
 });
 
-describe('stores of one instance', () => {
-  it('run one after the other, even when one fails; other instances do not wait', async () => {
-    const queue = new PerInstanceQueue();
-    const events: string[] = [];
-    let releaseFirst!: () => void;
-    const first = queue.run('x', async () => {
-      events.push('first starts');
-      await new Promise<void>((resolve) => (releaseFirst = resolve));
-      events.push('first fails');
-      throw new Error('first');
-    });
-    const second = queue.run('x', async () => {
-      events.push('second runs');
-      return 2;
-    });
-    const other = queue.run('y', async () => {
-      events.push('other runs');
-      return 3;
-    });
-    expect(await other).toBe(3);
-    releaseFirst();
-    await expect(first).rejects.toThrow('first');
-    expect(await second).toBe(2);
-    expect(events).toEqual(['first starts', 'other runs', 'first fails', 'second runs']);
-  });
-});
+describe('an instance Orthanc already holds', () => {
+  const base: TenantConfig = {
+    index: 0,
+    aet: 'A',
+    port: 4243,
+    labels: ['a'],
+    labelsConstraint: 'All',
+    labelsStoreLevels: ['Study', 'Series', 'Instance'],
+    foreignInstances: 'Reject',
+  };
 
-describe('the status of a failed store', () => {
-  it('is "cannot understand" for a file Orthanc cannot parse, "out of resources" otherwise (as the core)', () => {
-    expect(statusOfFailedStore(Object.assign(new Error('bad'), { orthancCode: 15 }))).toBe(DicomStatus.CannotUnderstand);
-    expect(statusOfFailedStore(Object.assign(new Error('full'), { orthancCode: 19 }))).toBe(DicomStatus.RefusedOutOfResources);
-    expect(statusOfFailedStore(new Error('other'))).toBe(DicomStatus.RefusedOutOfResources);
+  it('is labelled when it is the tenant\'s, and stored again (replaced) when asked before the POST', () => {
+    expect(decideHeldInstance(base, { labels: { Instance: ['a', 'x'] }, beforePost: false })).toBe('label');
+    expect(decideHeldInstance(base, { labels: { Instance: ['a'] }, beforePost: true })).toBe('store');
+  });
+
+  it('is refused when it is another sender\'s, or labelled and never replaced with "Share"', () => {
+    expect(decideHeldInstance(base, { labels: { Instance: ['b'], Study: ['a'] }, beforePost: false })).toBe('refuse');
+    expect(decideHeldInstance(base, { labels: { Instance: [] }, beforePost: true })).toBe('refuse');
+    const sharing = { ...base, foreignInstances: 'Share' as const };
+    expect(decideHeldInstance(sharing, { labels: { Instance: ['b'] }, beforePost: false })).toBe('label');
+    expect(decideHeldInstance(sharing, { labels: { Instance: ['b'] }, beforePost: true })).toBe('label');
+  });
+
+  it('is judged at the tenant\'s entitlement level (the lowest of its LabelsStoreLevels)', () => {
+    const coarse = { ...base, labelsStoreLevels: ['Study', 'Series'] as TenantConfig['labelsStoreLevels'] };
+    expect(decideHeldInstance(coarse, { labels: { Series: ['a'], Study: [] }, beforePost: false })).toBe('label');
+    expect(decideHeldInstance(coarse, { labels: { Series: [], Study: ['a'] }, beforePost: false })).toBe('refuse');
+  });
+
+  it('is never a None tenant\'s: what it stores carries its labels, which it does not see', () => {
+    const none = { ...base, labelsConstraint: 'None' as const };
+    expect(decideHeldInstance(none, { labels: { Instance: [] }, beforePost: false })).toBe('refuse');
+    expect(decideHeldInstance({ ...none, foreignInstances: 'Share' }, { labels: { Instance: ['a'] }, beforePost: false })).toBe('label');
+  });
+
+  it('refused: the handler logs why; shared: the patient is checked for mixed senders', async () => {
+    const context = contextFor([base, { ...base, index: 1, aet: 'S', foreignInstances: 'Share' }]);
+    const ids = { Patient: 'p', Study: 's', Series: 'r', Instance: 'i' };
+    const caller = { remoteIp: '127.0.0.1', remoteAet: 'MOD', calledAet: 'A' };
+    expect(await storeHeld({ tenant: 0, ...caller, ids, labels: { Instance: ['b'] }, beforePost: false }, context)).toEqual({ decision: 'refuse' });
+    expect(context.logs).toEqual([
+      'warning: MultitenantDicom.Servers[0] (AET "A"): refused the instance i sent by MOD: Orthanc already holds it, and it is not this tenant\'s ("ForeignInstances" is "Reject")',
+    ]);
+    expect(context.noticedPatients).toEqual([]);
+    expect(await storeHeld({ tenant: 1, ...caller, ids, labels: { Instance: ['b'] }, beforePost: false }, context)).toEqual({ decision: 'label' });
+    expect(context.noticedPatients).toEqual(['p']);
+    expect(await storeHeld({ tenant: 0, ...caller, ids, labels: { Instance: ['a'] }, beforePost: false }, context)).toEqual({ decision: 'label' });
+    expect(context.noticedPatients, 'its own instance: nothing to check').toEqual(['p']);
   });
 });

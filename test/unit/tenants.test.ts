@@ -26,12 +26,13 @@ describe('tenant servers', () => {
         threadsCount: 2,
         maximumPduLength: 65536,
         store: {
-          absentBeforePost: '',
-          labelUris: [
-            '/instances/{Instance}/labels/a',
-            '/series/{Series}/labels/a',
-            '/studies/{Study}/labels/a',
+          askBeforePost: false,
+          labelWrites: [
+            { level: 'Instance', label: 'a' },
+            { level: 'Series', label: 'a' },
+            { level: 'Study', label: 'a' },
           ],
+          statuses: { filteredOut: 0, badFileFormat: 0xc000, failure: 0xa700, refused: 0x0124 },
         },
       },
     ]);
@@ -47,23 +48,26 @@ describe('tenant servers', () => {
         ],
       },
     });
-    expect(serverSpecs(configuration).map((spec) => spec.store)).toEqual([
-      {
-        absentBeforePost: '/instances/{Instance}/labels',
-        labelUris: ['/instances/{Instance}/labels/a', '/patients/{Patient}/labels/a'],
-      },
-      {
-        absentBeforePost: '/instances/{Instance}/labels',
-        labelUris: ['/instances/{Instance}/labels/b1', '/instances/{Instance}/labels/b2'],
-      },
+    const plans = serverSpecs(configuration).map((spec) => spec.store);
+    expect(plans.map((plan) => plan.askBeforePost)).toEqual([true, true]);
+    expect(plans.map((plan) => plan.labelWrites)).toEqual([
+      [
+        { level: 'Instance', label: 'a' },
+        { level: 'Patient', label: 'a' },
+      ],
+      [
+        { level: 'Instance', label: 'b1' },
+        { level: 'Instance', label: 'b2' },
+      ],
     ]);
-    expect(serverSpecs(configuration, new Set(['labelWrite'])).map((spec) => spec.store.labelUris)).toEqual([
-      ['/instances/{Instance}/labels/a', '/patients/{Patient}/labels/fault!injected'],
-      ['/instances/{Instance}/labels/b1', '/instances/{Instance}/labels/b2'],
+    expect(serverSpecs(configuration, 'last').map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
+      ['a', 'fault!injected'],
+      ['b1', 'fault!injected'],
     ]);
-    expect(serverSpecs(configuration, new Set(['allowRequest'])).map((spec) => spec.store)).toEqual(
-      serverSpecs(configuration).map((spec) => spec.store),
-    );
+    expect(serverSpecs(configuration, 1).map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
+      ['fault!injected', 'a'],
+      ['fault!injected', 'b2'],
+    ]);
   });
 });
 

@@ -1,0 +1,117 @@
+#include "bridge_values.h"
+
+#include <DicomFormat/DicomArray.h>
+#include <DicomParsing/FromDcmtkBridge.h>
+#include <Toolbox.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace mtd {
+
+FieldReader::FieldReader(const char* kind, Napi::Value value, const std::string& path)
+    : kind_(kind), value_(value), path_(path) {}
+
+void FieldReader::Fail(const std::string& expected) const {
+  throw Napi::TypeError::New(value_.Env(), std::string("answer to \"") + kind_ + "\": " +
+                                               (path_.empty() ? std::string("the answer") : "field \"" + path_ + "\"") +
+                                               " must be " + expected);
+}
+
+FieldReader FieldReader::Field(const char* name) const {
+  if (!value_.IsObject()) Fail("an object");
+  return FieldReader(kind_, value_.As<Napi::Object>().Get(name), path_.empty() ? name : path_ + "." + name);
+}
+
+bool FieldReader::Has(const char* name) const {
+  if (!value_.IsObject()) return false;
+  Napi::Value field = value_.As<Napi::Object>().Get(name);
+  return !field.IsUndefined() && !field.IsNull();
+}
+
+std::string FieldReader::String() const {
+  if (!value_.IsString()) Fail("a string");
+  return value_.As<Napi::String>().Utf8Value();
+}
+
+bool FieldReader::Boolean() const {
+  if (!value_.IsBoolean()) Fail("a boolean");
+  return value_.As<Napi::Boolean>();
+}
+
+uint32_t FieldReader::Unsigned() const {
+  if (!value_.IsNumber()) Fail("a number");
+  double number = value_.As<Napi::Number>().DoubleValue();
+  if (number < 0 || number > 4294967295.0 || number != static_cast<double>(static_cast<uint32_t>(number))) {
+    Fail("an unsigned integer");
+  }
+  return static_cast<uint32_t>(number);
+}
+
+std::vector<FieldReader> FieldReader::Items() const {
+  if (!value_.IsArray()) Fail("an array");
+  Napi::Array array = value_.As<Napi::Array>();
+  std::vector<FieldReader> items;
+  items.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    items.emplace_back(kind_, array.Get(i), path_ + "[" + std::to_string(i) + "]");
+  }
+  return items;
+}
+
+std::vector<std::string> FieldReader::Strings() const {
+  std::vector<std::string> strings;
+  for (const FieldReader& item : Items()) strings.push_back(item.String());
+  return strings;
+}
+
+Json::Value FieldReader::JsonObject() const {
+  if (!value_.IsObject() || value_.IsArray()) Fail("an object");
+  Napi::Object json = value_.Env().Global().Get("JSON").As<Napi::Object>();
+  std::string text = json.Get("stringify").As<Napi::Function>().Call(json, {value_}).As<Napi::String>();
+  Json::Value parsed;
+  if (!Orthanc::Toolbox::ReadJson(parsed, text) || !parsed.isObject()) Fail("an object that JSON can represent");
+  return parsed;
+}
+
+void SetTenantAndCaller(Napi::Object& arguments, int tenant, const Caller& caller) {
+  arguments.Set("tenant", tenant);
+  arguments.Set("remoteIp", caller.ip);
+  arguments.Set("remoteAet", caller.aet);
+  arguments.Set("calledAet", caller.calledAet);
+}
+
+namespace {
+std::string FormatTag(const Orthanc::DicomTag& tag) {
+  char formatted[10];
+  std::snprintf(formatted, sizeof(formatted), "%04x,%04x", tag.GetGroup(), tag.GetElement());
+  return formatted;
+}
+}  // namespace
+
+Napi::Array QueryToJs(Napi::Env env, const Orthanc::DicomMap& query) {
+  Orthanc::DicomArray elements(query);
+  Napi::Array array = Napi::Array::New(env, elements.GetSize());
+  for (size_t i = 0; i < elements.GetSize(); i++) {
+    const Orthanc::DicomElement& element = elements.GetElement(i);
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("tag", FormatTag(element.GetTag()));
+    item.Set("vr", Orthanc::EnumerationToString(Orthanc::FromDcmtkBridge::LookupValueRepresentation(element.GetTag())));
+    const Orthanc::DicomValue& value = element.GetValue();
+    if (value.IsNull() || value.IsBinary() || value.IsSequence()) {
+      item.Set("value", env.Null());
+    } else {
+      item.Set("value", value.GetContent());
+    }
+    array.Set(static_cast<uint32_t>(i), item);
+  }
+  return array;
+}
+
+double EpochMilliseconds(std::chrono::steady_clock::time_point deadline) {
+  const auto remaining = deadline - std::chrono::steady_clock::now();
+  const auto at = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(remaining);
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+}
+
+}  // namespace mtd

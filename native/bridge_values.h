@@ -1,0 +1,48 @@
+// Reading and writing the values of bridge messages (src/bridge.ts). A value of the
+// wrong shape throws a Napi::TypeError naming the message kind and the field.
+#pragma once
+
+#include "tenant_spec.h"
+
+#include <DicomFormat/DicomMap.h>
+#include <json/value.h>
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+namespace mtd {
+
+class FieldReader {
+ public:
+  FieldReader(const char* kind, Napi::Value value, const std::string& path = std::string());
+
+  FieldReader Field(const char* name) const;
+  bool Has(const char* name) const;  // present and neither undefined nor null
+
+  std::string String() const;
+  bool Boolean() const;
+  uint32_t Unsigned() const;
+  std::vector<std::string> Strings() const;
+  std::vector<FieldReader> Items() const;
+  Json::Value JsonObject() const;  // an object, through JSON.stringify
+  bool IsNull() const { return value_.IsNull() || value_.IsUndefined(); }
+  Napi::Value Value() const { return value_; }
+
+ private:
+  [[noreturn]] void Fail(const std::string& expected) const;
+  const char* kind_;
+  Napi::Value value_;
+  std::string path_;
+};
+
+// The arguments every question about a tenant carries.
+void SetTenantAndCaller(Napi::Object& arguments, int tenant, const Caller& caller);
+
+// A C-FIND, C-MOVE or C-GET identifier as JS reads it: [{ tag: "gggg,eeee", vr, value | null }].
+Napi::Array QueryToJs(Napi::Env env, const Orthanc::DicomMap& query);
+
+// A deadline as JS compares it with Date.now().
+double EpochMilliseconds(std::chrono::steady_clock::time_point deadline);
+
+}  // namespace mtd

@@ -1,0 +1,26 @@
+// The native shim's constants, in one place.
+#pragma once
+
+#include <chrono>
+
+namespace mtd {
+
+// How long a question to JavaScript may take. A DICOM request (C-FIND, C-MOVE, C-GET, a
+// C-STORE of an instance Orthanc holds) is bounded by the server's DicomScpTimeout;
+// these bound the rest.
+inline constexpr std::chrono::seconds kQuickAnswerTimeout(10);      // permissions, settings, modalities
+inline constexpr std::chrono::seconds kInitializationTimeout(60);   // the configuration, at start-up
+inline constexpr std::chrono::seconds kStartedTimeout(30);          // once Orthanc's REST API answers
+inline constexpr std::chrono::seconds kUnboundedRequestTimeout(600);  // DicomScpTimeout 0 ("no timeout")
+
+// The watchdog: the JavaScript side is stalled when a request waits this long untaken.
+inline constexpr std::chrono::seconds kJsStallThreshold(10);
+inline constexpr std::chrono::milliseconds kWatchdogPeriod(500);
+
+// ORTHANC_MAXIMUM_TAG_LENGTH of the core: longer values are left out of a DICOM summary.
+inline constexpr unsigned int kMaximumTagLength = 256;
+
+// C-GET and C-MOVE sub-operations transcode at most this many instances at once.
+inline constexpr unsigned int kConcurrentTranscodings = 2;
+
+}  // namespace mtd

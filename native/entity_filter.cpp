@@ -1,0 +1,135 @@
+#include "entity_filter.h"
+
+#include "tenant_questions.h"
+
+#include <bridge_kinds.h>
+
+#include <Logging.h>
+
+namespace mtd {
+namespace {
+
+const char* RequestTypeName(Orthanc::DicomRequestType type) {
+  switch (type) {
+    case Orthanc::DicomRequestType_Echo: return "Echo";
+    case Orthanc::DicomRequestType_Find: return "Find";
+    case Orthanc::DicomRequestType_FindWorklist: return "FindWorklist";
+    case Orthanc::DicomRequestType_Get: return "Get";
+    case Orthanc::DicomRequestType_Move: return "Move";
+    case Orthanc::DicomRequestType_Store: return "Store";
+    case Orthanc::DicomRequestType_NAction: return "NAction";
+    case Orthanc::DicomRequestType_NEventReport: return "NEventReport";
+  }
+  return "Unknown";
+}
+
+std::string QuestionKey(const Caller& caller, const char* detail) {
+  return caller.ip + '\n' + caller.aet + '\n' + caller.calledAet + '\n' + detail;
+}
+
+// The answer inside a { answer, whileUnchanged } envelope (src/bridge.ts Remembered), or the value itself.
+FieldReader Unwrap(const FieldReader& result, ReuseCondition& condition) {
+  if (!result.Value().IsObject() || result.Value().IsArray() || !result.Has("whileUnchanged")) return result;
+  condition.uri = result.Field("whileUnchanged").Field("uri").String();
+  condition.content = result.Field("whileUnchanged").Field("content").String();
+  return result.Field("answer");
+}
+
+}  // namespace
+
+bool TenantEntityFilter::AskPermission(RememberedAnswers<bool>& memory, const std::string& question, const char* kind,
+                                       const Caller& caller, const char* request) {
+  if (memory.Lookup(question)) return true;
+  bool allowed = false;
+  ReuseCondition condition;
+  Ask(
+      spec_, kind, QuickDeadline(),
+      [&](Napi::Object& arguments) {
+        SetTenantAndCaller(arguments, spec_.index, caller);
+        if (request != nullptr) arguments.Set("request", request);
+      },
+      [&](Napi::Value result) { allowed = Unwrap(FieldReader(kind, result), condition).Boolean(); }, caller.aet);
+  if (allowed) memory.Remember(question, true, condition);  // a refusal is asked again, and logged, every time
+  return allowed;
+}
+
+bool TenantEntityFilter::IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
+                                             const std::string& calledAet) {
+  const Caller caller{remoteIp, remoteAet, calledAet};
+  return AskPermission(allowedConnections_, QuestionKey(caller, ""), kind::kAllowConnection, caller, nullptr);
+}
+
+bool TenantEntityFilter::IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
+                                          const std::string& calledAet, Orthanc::DicomRequestType type) {
+  const Caller caller{remoteIp, remoteAet, calledAet};
+  return AskPermission(allowedRequests_, QuestionKey(caller, RequestTypeName(type)), kind::kAllowRequest, caller,
+                       RequestTypeName(type));
+}
+
+std::vector<Orthanc::DicomTransferSyntax> TenantEntityFilter::AskTransferSyntaxes(const char* kind,
+                                                                                 const Caller& caller) {
+  const std::string question = QuestionKey(caller, kind);
+  std::optional<std::vector<std::string>> uids = transferSyntaxes_.Lookup(question);
+  if (!uids) {
+    ReuseCondition condition;
+    std::vector<std::string> asked;
+    bool ok = Ask(spec_, kind, QuickDeadline(), [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, spec_.index, caller); },
+                  [&](Napi::Value result) { asked = Unwrap(FieldReader(kind, result), condition).Strings(); });
+    if (ok) transferSyntaxes_.Remember(question, asked, condition);
+    uids = std::move(asked);
+  }
+  std::vector<Orthanc::DicomTransferSyntax> syntaxes;
+  for (const std::string& uid : *uids) {
+    Orthanc::DicomTransferSyntax syntax;
+    if (Orthanc::LookupTransferSyntax(syntax, uid)) {
+      syntaxes.push_back(syntax);
+    } else {
+      LOG(WARNING) << spec_.name << ": unknown transfer syntax " << uid << " is ignored";
+    }
+  }
+  return syntaxes;
+}
+
+void TenantEntityFilter::GetAcceptedTransferSyntaxes(std::set<Orthanc::DicomTransferSyntax>& target,
+                                                     const std::string& remoteIp, const std::string& remoteAet,
+                                                     const std::string& calledAet) {
+  std::vector<Orthanc::DicomTransferSyntax> syntaxes =
+      AskTransferSyntaxes(kind::kAcceptedTransferSyntaxes, {remoteIp, remoteAet, calledAet});
+  target.clear();
+  target.insert(syntaxes.begin(), syntaxes.end());
+}
+
+void TenantEntityFilter::GetProposedStorageTransferSyntaxes(std::list<Orthanc::DicomTransferSyntax>& target,
+                                                            const std::string& remoteIp,
+                                                            const std::string& remoteAet,
+                                                            const std::string& calledAet) {
+  std::vector<Orthanc::DicomTransferSyntax> syntaxes =
+      AskTransferSyntaxes(kind::kProposedStorageTransferSyntaxes, {remoteIp, remoteAet, calledAet});
+  target.assign(syntaxes.begin(), syntaxes.end());
+}
+
+bool TenantEntityFilter::IsUnknownSopClassAccepted(const std::string& remoteIp, const std::string& remoteAet,
+                                                   const std::string& calledAet) {
+  const Caller caller{remoteIp, remoteAet, calledAet};
+  const std::string question = QuestionKey(caller, kind::kUnknownSopClassAccepted);
+  if (std::optional<bool> remembered = unknownSopClassAccepted_.Lookup(question)) return *remembered;
+  bool accepted = false;
+  ReuseCondition condition;
+  bool ok = Ask(spec_, kind::kUnknownSopClassAccepted, QuickDeadline(),
+                [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, spec_.index, caller); },
+                [&](Napi::Value result) {
+                  accepted = Unwrap(FieldReader(kind::kUnknownSopClassAccepted, result), condition).Boolean();
+                });
+  if (ok) unknownSopClassAccepted_.Remember(question, accepted, condition);
+  return accepted;
+}
+
+void TenantEntityFilter::GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) {
+  sopClasses.clear();
+  for (const std::string& uid : spec_.acceptedSopClasses) {
+    if (maxCount != 0 && sopClasses.size() >= maxCount) break;
+    sopClasses.insert(uid);
+  }
+}
+
+}  // namespace mtd

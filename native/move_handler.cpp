@@ -1,0 +1,87 @@
+#include "move_handler.h"
+
+#include "retrieve_plan.h"
+
+#include <DicomNetworking/DicomStoreUserConnection.h>
+#include <Logging.h>
+#include <OrthancException.h>
+
+#include <memory>
+
+namespace mtd {
+namespace {
+
+class PlannedMoveIterator : public TenantMoveIterator {
+ public:
+  PlannedMoveIterator(const TenantServerSpec& spec, RetrievePlan plan, std::string originatorAet,
+                      uint16_t originatorMessageId)
+      : spec_(spec), plan_(std::move(plan)), originatorAet_(std::move(originatorAet)),
+        originatorMessageId_(originatorMessageId) {}
+
+  unsigned int GetSubOperationCount() const override { return static_cast<unsigned int>(plan_.instanceIds.size()); }
+
+  Status DoNext() override {
+    lastFailedUid_.clear();
+    // With SynchronousCMove false, Orthanc's job engine sends in the background; as the
+    // core, the C-MOVE reports each sub-operation done at once.
+    if (plan_.submittedAsJob) return Status_Success;
+    if (next_ >= plan_.instanceIds.size()) {
+      LOG(ERROR) << spec_.name << ": C-MOVE asked for more sub-operations than it has";
+      return Status_Failure;
+    }
+    const std::string& instanceId = plan_.instanceIds[next_++];
+    InstanceFile file(instanceId);
+    if (!file.IsRead()) {
+      LOG(ERROR) << spec_.name << ": C-MOVE sub-operation failed: cannot read instance " << instanceId;
+      return Status_Failure;
+    }
+    try {
+      Send(file);
+      return Status_Success;
+    } catch (const Orthanc::OrthancException& e) {
+      lastFailedUid_ = file.SopInstanceUid();
+      LOG(ERROR) << spec_.name << ": C-MOVE sub-operation failed for " << lastFailedUid_ << ": " << e.What()
+                 << (e.HasDetails() ? std::string(" (") + e.GetDetails() + ")" : std::string());
+      return Status_Failure;
+    }
+  }
+
+  const std::string& LastFailedSopInstanceUid() const override { return lastFailedUid_; }
+
+ private:
+  void Send(const InstanceFile& file) {
+    if (!connection_) {
+      Orthanc::DicomAssociationParameters parameters(spec_.aet, Orthanc::RemoteModalityParameters(plan_.destination));
+      parameters.SetTimeout(plan_.scuTimeoutSeconds);
+      connection_.reset(new Orthanc::DicomStoreUserConnection(parameters));
+    }
+    std::string sopClassUid, sopInstanceUid;
+    if (plan_.allowTranscoding) {
+      connection_->Transcode(sopClassUid, sopInstanceUid, Transcoder(), file.Data(), file.Size(), true, originatorAet_,
+                             originatorMessageId_);
+    } else {
+      connection_->Store(sopClassUid, sopInstanceUid, file.Data(), file.Size(), true, originatorAet_,
+                         originatorMessageId_);
+    }
+  }
+
+  const TenantServerSpec& spec_;
+  RetrievePlan plan_;
+  std::string originatorAet_;
+  uint16_t originatorMessageId_;
+  size_t next_ = 0;
+  std::unique_ptr<Orthanc::DicomStoreUserConnection> connection_;
+  std::string lastFailedUid_;
+};
+
+}  // namespace
+
+Orthanc::IMoveRequestIterator* TenantMoveHandler::Handle(const std::string& targetAet, const Orthanc::DicomMap& input,
+                                                         const std::string& originatorIp,
+                                                         const std::string& originatorAet,
+                                                         const std::string& calledAet, uint16_t originatorId) {
+  RetrievePlan plan = AskRetrievePlan(spec_, "Move", input, {originatorIp, originatorAet, calledAet}, targetAet, originatorId);
+  return new PlannedMoveIterator(spec_, std::move(plan), originatorAet, originatorId);
+}
+
+}  // namespace mtd

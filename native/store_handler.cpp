@@ -1,0 +1,238 @@
+#include "store_handler.h"
+
+#include "constants.h"
+#include "keyed_lock.h"
+#include "sdk_bridge.h"
+#include "stores_in_progress.h"
+#include "tenant_questions.h"
+
+#include <bridge_kinds.h>
+
+#include <DicomFormat/DicomInstanceHasher.h>
+#include <DicomParsing/FromDcmtkBridge.h>
+#include <Logging.h>
+#include <OrthancException.h>
+#include <Toolbox.h>
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmnet/dimse.h>
+
+#include <set>
+
+namespace mtd {
+namespace {
+
+// Two stores of one SOP Instance UID never interleave in this process, whichever tenant
+// receives them; nor do the label writes (and their undo) of two stores into one study,
+// so that an undo never removes a label another store relies on.
+KeyedLocks instanceLocks;
+KeyedLocks studyLabelLocks;
+
+const char* CollectionOf(const std::string& level) {
+  if (level == "Patient") return "/patients/";
+  if (level == "Study") return "/studies/";
+  if (level == "Series") return "/series/";
+  return "/instances/";
+}
+
+std::string LabelUri(const TenantStoreHandler::Ids& ids, const StorePlan::LabelWrite& write) {
+  return CollectionOf(write.level) + ids.at(write.level) + "/labels/" + write.label;
+}
+
+// Orthanc's answer to POST /instances: its status, and the identifiers it stored under.
+bool ReadPostAnswer(const std::string& body, std::string& status, TenantStoreHandler::Ids& ids) {
+  Json::Value answer;
+  if (!Orthanc::Toolbox::ReadJson(answer, body) || !answer.isObject() || !answer["Status"].isString()) return false;
+  status = answer["Status"].asString();
+  if (status == "FilteredOut") return true;
+  const char* fields[][2] = {
+      {"Patient", "ParentPatient"}, {"Study", "ParentStudy"}, {"Series", "ParentSeries"}, {"Instance", "ID"}};
+  for (const auto& [level, field] : fields) {
+    if (!answer[field].isString() || answer[field].asString().empty()) return false;
+    ids[level] = answer[field].asString();
+  }
+  return true;
+}
+
+}  // namespace
+
+uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
+                                    const std::string& calledAet) {
+  std::string file;
+  std::string error;
+  if (!Orthanc::FromDcmtkBridge::SaveToMemoryBuffer(file, dataset, error)) {
+    LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
+    return spec_.store.badFileFormatStatus;
+  }
+  const Caller caller{remoteIp, remoteAet, calledAet};
+  OFString sopInstanceUid;
+  if (dataset.findAndGetOFString(DCM_SOPInstanceUID, sopInstanceUid).bad() || sopInstanceUid.empty()) {
+    return StoreAndLabel(file, dataset, caller);  // Orthanc refuses it: no store of it to wait for
+  }
+  KeyedLocks::Holder lock(instanceLocks, sopInstanceUid.c_str());
+  return StoreAndLabel(file, dataset, caller);
+}
+
+uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller) {
+  const StorePlan& plan = spec_.store;
+  if (plan.askBeforePost) {
+    // OverwriteInstances: a POST would replace what Orthanc holds, so JS decides first.
+    Ids ids;
+    if (!ComputeIds(dataset, ids, caller)) return plan.badFileFormatStatus;
+    if (RestGetHere("/instances/" + ids["Instance"] + "/labels").ok()) {
+      switch (AskHeld(ids, true, caller)) {
+        case HeldDecision::Refuse: return plan.refusedStatus;
+        case HeldDecision::Label: return Label(ids, false, caller);
+        case HeldDecision::Failed: return plan.failureStatus;
+        case HeldDecision::Store: break;
+      }
+    }
+  }
+
+  RestAnswer posted = RestPostHere("/instances", file);
+  if (!posted.ok()) return PostFailure(posted.code, posted.Describe("POST /instances"), caller);
+  std::string status;
+  Ids ids;
+  if (!ReadPostAnswer(posted.body, status, ids)) {
+    LOG(ERROR) << spec_.name << ": unexpected answer of Orthanc to POST /instances, the store fails: " << posted.body;
+    return plan.failureStatus;
+  }
+  if (status == "FilteredOut") {
+    LOG(INFO) << spec_.name << ": the instance sent by " << caller.aet << " was discarded by a filter";
+    return plan.filteredOutStatus;
+  }
+  if (status == "Success") return Label(ids, true, caller);
+  switch (AskHeld(ids, false, caller)) {  // AlreadyStored: nothing changed
+    case HeldDecision::Refuse: return plan.refusedStatus;
+    case HeldDecision::Failed: return plan.failureStatus;
+    case HeldDecision::Label:
+    case HeldDecision::Store: return Label(ids, false, caller);
+  }
+  return plan.failureStatus;
+}
+
+uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& caller) {
+  StoreInProgress inProgress(ids.at("Patient"));
+  KeyedLocks::Holder lock(studyLabelLocks, ids.at("Study"));
+  std::map<std::string, std::set<std::string>> present;  // read once per level, when needed
+  std::vector<std::string> added;
+  for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) {
+    const std::string uri = LabelUri(ids, write);
+    const bool newResource = created && write.level == "Instance";  // a new instance carries no label
+    if (!newResource && present.count(write.level) == 0) {
+      RestAnswer labels = RestGetHere(CollectionOf(write.level) + ids.at(write.level) + "/labels");
+      Json::Value list;
+      if (!labels.ok() || !Orthanc::Toolbox::ReadJson(list, labels.body) || !list.isArray()) {
+        LOG(ERROR) << spec_.name << ": cannot read the labels of " << CollectionOf(write.level) << ids.at(write.level)
+                   << ", the store of " << ids.at("Instance") << " sent by " << caller.aet << " fails";
+        Undo(ids, created, added);
+        return spec_.store.failureStatus;
+      }
+      for (const Json::Value& label : list) present[write.level].insert(label.asString());
+    }
+    if (present[write.level].count(write.label) != 0) continue;
+    RestAnswer written = RestPutHere(uri);
+    if (!written.ok()) {
+      LOG(ERROR) << spec_.name << ": cannot label the instance " << ids.at("Instance") << " sent by " << caller.aet
+                 << ", the store fails and is undone: " << written.Describe("PUT " + uri);
+      Undo(ids, created, added);
+      return spec_.store.failureStatus;
+    }
+    added.push_back(uri);
+    present[write.level].insert(write.label);
+  }
+  return STATUS_Success;
+}
+
+// Removes what the store added: its labels, the deepest last, then the instance if the
+// store created it (Orthanc then removes the parents it alone created).
+void TenantStoreHandler::Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels) {
+  for (auto uri = addedLabels.rbegin(); uri != addedLabels.rend(); ++uri) {
+    RestAnswer removed = RestDeleteHere(*uri);
+    if (!removed.ok() && removed.code != OrthancPluginErrorCode_UnknownResource) {
+      LOG(ERROR) << spec_.name << ": cannot undo the failed store of " << ids.at("Instance") << ": "
+                 << removed.Describe("DELETE " + *uri);
+    }
+  }
+  if (created) {
+    RestAnswer removed = RestDeleteHere("/instances/" + ids.at("Instance"));
+    if (!removed.ok() && removed.code != OrthancPluginErrorCode_UnknownResource) {
+      LOG(ERROR) << spec_.name << ": cannot undo the failed store of " << ids.at("Instance") << ": "
+                 << removed.Describe("DELETE /instances/" + ids.at("Instance"));
+    }
+  }
+}
+
+TenantStoreHandler::HeldDecision TenantStoreHandler::AskHeld(const Ids& ids, bool beforePost, const Caller& caller) {
+  const LabelsByLevel labels = ReadLabels(ids);
+  HeldDecision decision = HeldDecision::Failed;
+  bool ok = Ask(
+      spec_, kind::kStoreHeld, RequestDeadline(spec_),
+      [&](Napi::Object& arguments) {
+        SetTenantAndCaller(arguments, spec_.index, caller);
+        Napi::Object idsObject = Napi::Object::New(arguments.Env());
+        for (const auto& [level, id] : ids) idsObject.Set(level, id);
+        arguments.Set("ids", idsObject);
+        Napi::Object labelsObject = Napi::Object::New(arguments.Env());
+        for (const auto& [level, list] : labels) {
+          if (!list) {
+            labelsObject.Set(level, arguments.Env().Null());
+            continue;
+          }
+          Napi::Array array = Napi::Array::New(arguments.Env(), list->size());
+          for (uint32_t i = 0; i < list->size(); i++) array.Set(i, (*list)[i]);
+          labelsObject.Set(level, array);
+        }
+        arguments.Set("labels", labelsObject);
+        arguments.Set("beforePost", beforePost);
+      },
+      [&](Napi::Value result) {
+        const std::string answer = FieldReader(kind::kStoreHeld, result).Field("decision").String();
+        if (answer == "refuse") decision = HeldDecision::Refuse;
+        else if (answer == "label") decision = HeldDecision::Label;
+        else if (answer == "store") decision = HeldDecision::Store;
+        else throw Napi::TypeError::New(result.Env(), "answer to \"storeHeld\": field \"decision\" must be refuse, label or store");
+      },
+      caller.aet);
+  return ok ? decision : HeldDecision::Failed;
+}
+
+uint16_t TenantStoreHandler::PostFailure(int orthancCode, const std::string& description, const Caller& caller) {
+  LOG(ERROR) << spec_.name << ": cannot store the instance sent by " << caller.aet << ": " << description;
+  return orthancCode == OrthancPluginErrorCode_BadFileFormat ? spec_.store.badFileFormatStatus
+                                                             : spec_.store.failureStatus;
+}
+
+// Orthanc's identifiers of the instance and its parents, computed as the core does.
+bool TenantStoreHandler::ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller) {
+  try {
+    Orthanc::DicomMap summary;
+    Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
+    Orthanc::DicomInstanceHasher hasher(summary);
+    ids = {{"Patient", hasher.HashPatient()}, {"Study", hasher.HashStudy()}, {"Series", hasher.HashSeries()},
+           {"Instance", hasher.HashInstance()}};
+    return true;
+  } catch (const Orthanc::OrthancException& e) {
+    LOG(ERROR) << spec_.name << ": the instance received from " << caller.aet << " cannot be stored: " << e.What();
+    return false;
+  }
+}
+
+// The labels of the resources at the levels the plan writes.
+TenantStoreHandler::LabelsByLevel TenantStoreHandler::ReadLabels(const Ids& ids) {
+  LabelsByLevel labels;
+  for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) {
+    if (labels.count(write.level) != 0) continue;
+    RestAnswer answer = RestGetHere(CollectionOf(write.level) + ids.at(write.level) + "/labels");
+    Json::Value list;
+    if (!answer.ok() || !Orthanc::Toolbox::ReadJson(list, answer.body) || !list.isArray()) {
+      labels[write.level] = std::nullopt;
+      continue;
+    }
+    std::vector<std::string>& names = labels[write.level].emplace();
+    for (const Json::Value& label : list) names.push_back(label.asString());
+  }
+  return labels;
+}
+
+}  // namespace mtd

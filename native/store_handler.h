@@ -1,0 +1,45 @@
+// Orthanc::IStoreRequestHandler of a tenant server: the mechanics of a C-STORE, as
+// src/store.ts plans them. It stores the instance as received (POST /instances), adds
+// the plan's labels that the resources lack, and if a write fails, removes exactly what
+// the store added (the labels, and the instance if the store created it) and answers a
+// failure. When Orthanc already holds the instance, JS decides: refuse, label, or store.
+#pragma once
+
+#include "tenant_spec.h"
+
+#include <DicomNetworking/IStoreRequestHandler.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mtd {
+
+class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
+ public:
+  explicit TenantStoreHandler(const TenantServerSpec& spec) : spec_(spec) {}
+
+  uint16_t Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
+                  const std::string& calledAet) override;
+
+  // Orthanc's identifiers of an instance and its parents, by level name.
+  using Ids = std::map<std::string, std::string>;
+  // The labels of resources, by level name; nullopt when Orthanc does not hold it.
+  using LabelsByLevel = std::map<std::string, std::optional<std::vector<std::string>>>;
+
+ private:
+  enum class HeldDecision { Refuse, Label, Store, Failed };
+
+  uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller);
+  uint16_t Label(const Ids& ids, bool created, const Caller& caller);
+  void Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels);
+  HeldDecision AskHeld(const Ids& ids, bool beforePost, const Caller& caller);
+  uint16_t PostFailure(int orthancCode, const std::string& description, const Caller& caller);
+  bool ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller);
+  LabelsByLevel ReadLabels(const Ids& ids);
+
+  const TenantServerSpec& spec_;
+};
+
+}  // namespace mtd

@@ -1,0 +1,251 @@
+// The messages between the native shim and TypeScript, defined once: every kind the
+// shim sends, the shape of its arguments (a JSON Schema, checked on arrival: a bad
+// shape is an error naming the kind and the field) and the shape of its answer (read by
+// the shim, which names the kind and the field of a bad answer in the same way).
+// scripts/compile-schema.mjs compiles the argument schemas with ajv (standalone), and
+// writes the kinds as C++ constants (build/generated/bridge_kinds.h) for native/.
+import type { JSONSchemaType } from 'ajv';
+import type { DicomRequestType } from './access.js';
+import type { OrthancIds, ResourceLevel } from './dicom.js';
+
+export const KINDS = [
+  'initialize',
+  'started',
+  'allowConnection',
+  'allowRequest',
+  'sameAet',
+  'lookupModality',
+  'acceptedTransferSyntaxes',
+  'proposedStorageTransferSyntaxes',
+  'unknownSopClassAccepted',
+  'storeHeld',
+  'find',
+  'retrieve',
+  'changes',
+] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** Who calls a tenant's server; `tenant` is the server's index in MultitenantDicom.Servers. */
+export interface CallerFields {
+  tenant: number;
+  remoteIp: string;
+  remoteAet: string;
+  calledAet: string;
+}
+
+/** One element of a C-FIND, C-MOVE or C-GET identifier. */
+export interface QueryElement {
+  tag: string; // "gggg,eeee", lower-case hexadecimal
+  vr: string; // "PN", "DA", ...
+  value: string | null; // null: universal (a return key only), or a binary or sequence value
+}
+
+/** A change in Orthanc's store (OrthancPluginChangeType), as the shim forwards it. */
+export interface ChangeEvent {
+  type: 'NewChildInstance' | 'Deleted';
+  level: ResourceLevel;
+  id: string;
+}
+
+export interface Requests {
+  initialize: { dcmtkStorageSopClasses: string[]; orthancVersion: string };
+  started: Record<string, never>;
+  allowConnection: CallerFields;
+  allowRequest: CallerFields & { request: DicomRequestType };
+  sameAet: { tenant: number; first: string; second: string };
+  lookupModality: { tenant: number; aet: string };
+  acceptedTransferSyntaxes: CallerFields;
+  proposedStorageTransferSyntaxes: CallerFields;
+  unknownSopClassAccepted: CallerFields;
+  /**
+   * Orthanc already holds the instance a C-STORE brings. `labels`: the labels it carries
+   * at each of the tenant's LabelsStoreLevels; `beforePost`: asked before the POST
+   * (with OverwriteInstances, a POST would replace it), else Orthanc answered AlreadyStored.
+   */
+  storeHeld: CallerFields & { ids: OrthancIds; labels: Partial<Record<ResourceLevel, string[]>>; beforePost: boolean };
+  /** `deadline`: when the caller gives up, in ms since the epoch (as Date.now()). */
+  find: CallerFields & { query: QueryElement[]; deadline: number };
+  retrieve: CallerFields & {
+    request: 'Get' | 'Move';
+    query: QueryElement[];
+    destinationAet: string;
+    originatorMessageId: number;
+    deadline: number;
+  };
+  changes: { events: ChangeEvent[] };
+}
+
+/** An answer the shim may reuse while GET `uri` reads exactly `content` (native/remembered_answers.h). */
+export interface Remembered<T> {
+  answer: T;
+  whileUnchanged: { uri: string; content: string };
+}
+
+/** What a C-STORE does without asking (native/store_handler.cpp), computed per tenant at start-up. */
+export interface StorePlan {
+  /** With OverwriteInstances: ask storeHeld before a POST could replace an instance Orthanc holds. */
+  askBeforePost: boolean;
+  /** The labels to add, the deepest level first; the shim adds those the resource lacks, and removes them again if the store fails. */
+  labelWrites: { level: ResourceLevel; label: string }[];
+  /** The C-STORE statuses of the outcomes the shim meets, as Orthanc's own C-STORE SCP answers them. */
+  statuses: { filteredOut: number; badFileFormat: number; failure: number; refused: number };
+}
+
+/** What JS decided about one tenant server at initialisation. */
+export interface ServerSpec {
+  index: number;
+  name: string; // for log lines, e.g. MultitenantDicom.Servers[1] (AET "HELLO")
+  aet: string;
+  port: number;
+  checkCalledAet: boolean;
+  associationTimeoutSeconds: number;
+  threadsCount: number;
+  maximumPduLength: number;
+  store: StorePlan;
+}
+
+export interface InitializationAnswer {
+  error?: string;
+  locale?: string;
+  defaultEncoding?: string;
+  servers?: ServerSpec[];
+  acceptedSopClasses?: string[];
+  /** The changes of Orthanc's store that JS wants to hear of (see mixing.ts). */
+  changes?: ChangeEvent['type'][];
+}
+
+export type FindAnswer = Record<string, string>;
+
+export type RetrievePlan =
+  | {
+      instances: string[];
+      allowTranscoding: boolean;
+      /** C-MOVE: the destination, as GET /modalities?expand describes it. */
+      destination?: Record<string, unknown>;
+      scuTimeoutSeconds?: number;
+      /** SynchronousCMove false: Orthanc's job engine sends, the C-MOVE ends at once. */
+      submittedAsJob?: boolean;
+    }
+  | { refusal: number; reason: string };
+
+export interface Answers {
+  initialize: InitializationAnswer;
+  started: true;
+  allowConnection: Remembered<true> | false;
+  allowRequest: Remembered<true> | false;
+  sameAet: boolean;
+  lookupModality: Record<string, unknown> | null;
+  acceptedTransferSyntaxes: Remembered<string[]>;
+  proposedStorageTransferSyntaxes: Remembered<string[]>;
+  unknownSopClassAccepted: Remembered<boolean>;
+  storeHeld: { decision: 'refuse' | 'label' | 'store' };
+  find: { answers: FindAnswer[]; complete: boolean };
+  retrieve: RetrievePlan;
+  changes: undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// The argument schemas.
+
+const text = { type: 'string' } as const;
+const tenantIndex = { type: 'integer', minimum: 0 } as const;
+const deadline = { type: 'number' } as const;
+const callerProperties = { tenant: tenantIndex, remoteIp: text, remoteAet: text, calledAet: text } as const;
+const callerRequired = ['tenant', 'remoteIp', 'remoteAet', 'calledAet'] as const;
+
+const caller: JSONSchemaType<CallerFields> = {
+  type: 'object',
+  properties: callerProperties,
+  required: [...callerRequired],
+};
+
+// ajv's JSONSchemaType cannot express a required property that may be null.
+const queryElement = {
+  type: 'object',
+  properties: {
+    tag: { type: 'string', pattern: '^[0-9a-f]{4},[0-9a-f]{4}$' },
+    vr: text,
+    value: { type: 'string', nullable: true },
+  },
+  required: ['tag', 'vr', 'value'],
+} as unknown as JSONSchemaType<QueryElement>;
+
+const labelList = { type: 'array', items: text, nullable: true } as const;
+const orthancIds: JSONSchemaType<OrthancIds> = {
+  type: 'object',
+  properties: { Patient: text, Study: text, Series: text, Instance: text },
+  required: ['Patient', 'Study', 'Series', 'Instance'],
+};
+
+export const REQUEST_SCHEMAS: { [K in Kind]: JSONSchemaType<Requests[K]> } = {
+  initialize: {
+    type: 'object',
+    properties: { dcmtkStorageSopClasses: { type: 'array', items: text }, orthancVersion: text },
+    required: ['dcmtkStorageSopClasses', 'orthancVersion'],
+  },
+  started: { type: 'object', required: [] } as unknown as JSONSchemaType<Requests['started']>,
+  allowConnection: caller,
+  allowRequest: {
+    type: 'object',
+    properties: {
+      ...callerProperties,
+      request: { type: 'string', enum: ['Echo', 'Find', 'FindWorklist', 'Get', 'Move', 'Store', 'NAction', 'NEventReport'] },
+    },
+    required: [...callerRequired, 'request'],
+  },
+  sameAet: { type: 'object', properties: { tenant: tenantIndex, first: text, second: text }, required: ['tenant', 'first', 'second'] },
+  lookupModality: { type: 'object', properties: { tenant: tenantIndex, aet: text }, required: ['tenant', 'aet'] },
+  acceptedTransferSyntaxes: caller,
+  proposedStorageTransferSyntaxes: caller,
+  unknownSopClassAccepted: caller,
+  storeHeld: {
+    type: 'object',
+    properties: {
+      ...callerProperties,
+      ids: orthancIds,
+      labels: {
+        type: 'object',
+        properties: { Patient: labelList, Study: labelList, Series: labelList, Instance: labelList },
+        required: [],
+        additionalProperties: false,
+      },
+      beforePost: { type: 'boolean' },
+    },
+    required: [...callerRequired, 'ids', 'labels', 'beforePost'],
+  },
+  find: {
+    type: 'object',
+    properties: { ...callerProperties, query: { type: 'array', items: queryElement }, deadline },
+    required: [...callerRequired, 'query', 'deadline'],
+  },
+  retrieve: {
+    type: 'object',
+    properties: {
+      ...callerProperties,
+      request: { type: 'string', enum: ['Get', 'Move'] },
+      query: { type: 'array', items: queryElement },
+      destinationAet: text,
+      originatorMessageId: { type: 'integer', minimum: 0, maximum: 65535 },
+      deadline,
+    },
+    required: [...callerRequired, 'request', 'query', 'destinationAet', 'originatorMessageId', 'deadline'],
+  },
+  changes: {
+    type: 'object',
+    properties: {
+      events: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            type: { type: 'string', enum: ['NewChildInstance', 'Deleted'] },
+            level: { type: 'string', enum: ['Patient', 'Study', 'Series', 'Instance'] },
+            id: text,
+          },
+          required: ['type', 'level', 'id'],
+        },
+      },
+    },
+    required: ['events'],
+  },
+};

@@ -1,0 +1,203 @@
+// Patients that hold instances of several senders. Orthanc keeps a patient's, study's
+// and series' attributes from their first instance, even once it is deleted: on a
+// patient that two senders (tenants, or a tenant and Orthanc's own port) stored into,
+// those values may be another sender's. Such a patient carries the label MIXED_LABEL,
+// in Orthanc's database (so every node of a cluster sees it, and it survives restarts):
+// C-FIND answers its resources from each tenant's own instances (find-entitled.ts).
+// Once deletions leave it with the instances of one sender only, its values are rebuilt
+// from what remains (Orthanc's /reconstruct) and the label goes.
+//
+// Senders are told apart by labels: a patient is mixed when its studies, its series or
+// its instances do not all carry the same labels (then some tenant's constraint may
+// tell them apart). It is checked a moment after each new instance (long enough for the
+// store to label it), and every marked patient after deletions and at start-up.
+import pLimit from 'p-limit';
+import type { ChangeEvent } from './bridge.js';
+import { isExactlyMatchable, orthancId, Tags } from './dicom.js';
+import { describeError, type Orthanc } from './orthanc.js';
+
+export const MIXED_LABEL = 'multitenant-mixed';
+
+/** The changes of Orthanc's store this module listens to (the shim forwards only these). */
+export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewChildInstance', 'Deleted'];
+
+/** How long after a new instance its patient is checked: the store labels it meanwhile. */
+const CHECK_DELAY_MS = 250;
+const CONCURRENT_CHECKS = 2;
+/** /tools/find constraints hold lists of values; SQL statements have a bounded size. */
+const CHUNK = 500;
+
+interface PatientState {
+  labels: string[];
+  /** The label sets of its studies, series and instances. */
+  levels: string[][][];
+  studies: string[];
+  series: string[];
+}
+
+export class Mixing {
+  /** Patients to check, and whether a deletion happened since they changed. */
+  private readonly pending = new Map<string, { afterDeletion: boolean }>();
+  private sweepRequested = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly checking = new Set<string>();
+  private deletionEpoch = 0;
+  private readonly limit = pLimit(CONCURRENT_CHECKS);
+
+  constructor(
+    private readonly orthanc: Orthanc,
+    private readonly log: { info(message: string): void; error(message: string): void },
+    /** Whether a store of this process is labelling an instance of the patient (NativeBridge.storesInProgress). */
+    private readonly storesInProgress: (patientId: string) => boolean = () => false,
+  ) {}
+
+  /** Repairs what deletions changed while the plugin did not run. */
+  start(): void {
+    this.sweepRequested = true;
+    this.schedule();
+  }
+
+  notice(events: ChangeEvent[]): void {
+    for (const event of events) {
+      if (event.type === 'NewChildInstance' && event.level === 'Patient') this.noticePatient(event.id);
+      if (event.type === 'Deleted') this.noticeDeletion();
+    }
+  }
+
+  /** A patient whose content changed (by Orthanc identifier). */
+  noticePatient(patientId: string, afterDeletion = false): void {
+    const entry = this.pending.get(patientId);
+    this.pending.set(patientId, { afterDeletion: afterDeletion || entry?.afterDeletion === true });
+    this.schedule();
+  }
+
+  /** Patients a C-FIND saw holding instances of several senders (by PatientID). */
+  noticeShared(patientIds: Iterable<string>): void {
+    for (const patientId of patientIds) this.noticePatient(orthancId(patientId));
+  }
+
+  private noticeDeletion(): void {
+    // A patient that changed before this deletion may have lost the instance that gave
+    // its values: if it is left with one sender, its values are rebuilt all the same.
+    this.deletionEpoch++;
+    for (const entry of this.pending.values()) entry.afterDeletion = true;
+    this.sweepRequested = true;
+    this.schedule();
+  }
+
+  /** The PatientIDs among these whose patient carries MIXED_LABEL (through a request's view of Orthanc). */
+  async markedAmong(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
+    const marked = new Set<string>();
+    const matchable = patientIds.filter(isExactlyMatchable);
+    for (let start = 0; start < matchable.length; start += CHUNK) {
+      const found = await view.find<{ RequestedTags?: Record<string, unknown> }>({
+        Level: 'Patient',
+        Query: { [Tags.PatientID]: matchable.slice(start, start + CHUNK).join('\\') },
+        Labels: [MIXED_LABEL],
+        LabelsConstraint: 'All',
+        Expand: true,
+        Short: true,
+        RequestedTags: [Tags.PatientID],
+      });
+      for (const patient of found) {
+        const value = patient.RequestedTags?.[Tags.PatientID];
+        if (typeof value === 'string') marked.add(value);
+      }
+    }
+    await Promise.all(
+      patientIds
+        .filter((patientId) => !isExactlyMatchable(patientId))
+        .map(async (patientId) => {
+          if ((await view.labelsOf('Patient', orthancId(patientId)))?.includes(MIXED_LABEL)) marked.add(patientId);
+        }),
+    );
+    return marked;
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => this.flush(), CHECK_DELAY_MS);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const batch = [...this.pending.entries()].filter(([patientId]) => !this.checking.has(patientId));
+    for (const [patientId] of batch) this.pending.delete(patientId);
+    for (const [patientId, { afterDeletion }] of batch) void this.limit(() => this.check(patientId, afterDeletion));
+    if (this.sweepRequested) {
+      this.sweepRequested = false;
+      void this.limit(() => this.sweep());
+    }
+    if (this.pending.size > 0) this.schedule(); // those being checked, once more
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const marked = await this.orthanc.find<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' });
+      for (const patientId of marked) this.noticePatient(patientId);
+    } catch (error) {
+      this.log.error(`multitenant-dicom: cannot list the patients marked "${MIXED_LABEL}": ${describeError(error)}`);
+    }
+  }
+
+  private async check(patientId: string, afterDeletion: boolean): Promise<void> {
+    if (this.storesInProgress(patientId)) {
+      // An instance a moment away from its labels is no other sender's: look again later.
+      this.noticePatient(patientId, afterDeletion);
+      return;
+    }
+    this.checking.add(patientId);
+    const epoch = this.deletionEpoch;
+    try {
+      const state = await this.read(patientId);
+      if (state === undefined) return; // deleted meanwhile
+      const marked = state.labels.includes(MIXED_LABEL);
+      if (!isSingleSender(state)) {
+        if (!marked) {
+          await this.orthanc.put(`/patients/${patientId}/labels/${MIXED_LABEL}`);
+          this.log.info(`multitenant-dicom: patient ${patientId} holds instances of several senders: marked "${MIXED_LABEL}"`);
+        }
+      } else if (marked || afterDeletion) {
+        await this.repair(patientId, state);
+        if (marked) await this.orthanc.delete(`/patients/${patientId}/labels/${MIXED_LABEL}`);
+        this.log.info(`multitenant-dicom: patient ${patientId} now holds the instances of one sender: its values are rebuilt from them`);
+      }
+    } catch (error) {
+      this.log.error(`multitenant-dicom: cannot check whether patient ${patientId} holds instances of several senders: ${describeError(error)}`);
+    } finally {
+      this.checking.delete(patientId);
+      if (this.deletionEpoch !== epoch) this.noticePatient(patientId, true);
+    }
+  }
+
+  private async read(patientId: string): Promise<PatientState | undefined> {
+    type Resource = { ID: string; Labels?: string[] };
+    const uri = `/patients/${patientId}`;
+    const [patient, studies, series, instances] = await Promise.all([
+      this.orthanc.getJsonIfExists<Resource>(uri),
+      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/studies`),
+      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/series`),
+      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/instances`),
+    ]);
+    if (patient === undefined || studies === undefined || series === undefined || instances === undefined) return undefined;
+    const labelSets = (resources: Resource[]) => resources.map((resource) => [...(resource.Labels ?? [])].sort());
+    return {
+      labels: patient.Labels ?? [],
+      levels: [labelSets(studies), labelSets(series), labelSets(instances)],
+      studies: studies.map((study) => study.ID),
+      series: series.map((one) => one.ID),
+    };
+  }
+
+  /** Orthanc takes each resource's attributes from one of its instances again. */
+  private async repair(patientId: string, state: PatientState): Promise<void> {
+    const body = { LimitToThisLevelMainDicomTags: true };
+    await this.orthanc.post(`/patients/${patientId}/reconstruct`, body);
+    for (const study of state.studies) await this.orthanc.post(`/studies/${study}/reconstruct`, body);
+    for (const series of state.series) await this.orthanc.post(`/series/${series}/reconstruct`, body);
+  }
+}
+
+/** Whether every study, every series and every instance of the patient carries the same labels. */
+export function isSingleSender(state: Pick<PatientState, 'levels'>): boolean {
+  return state.levels.every((labelSets) => new Set(labelSets.map((labels) => labels.join('\n'))).size <= 1);
+}

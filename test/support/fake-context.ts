@@ -1,0 +1,51 @@
+// A HandlerContext (src/handler.ts) for unit tests of the handlers: the tenants given,
+// an Orthanc over a given bridge (by default one that refuses every REST call), its log
+// recorded, and a Mixing that records what it is told.
+import { parseConfiguration, type TenantConfig } from '../../src/configuration.js';
+import { parseFaults } from '../../src/faults.js';
+import type { HandlerContext } from '../../src/handler.js';
+import type { Mixing } from '../../src/mixing.js';
+import type { NativeBridge } from '../../src/native.js';
+import { Orthanc } from '../../src/orthanc.js';
+import { Tenants } from '../../src/tenants.js';
+
+export interface FakeContext extends HandlerContext {
+  logs: string[];
+  noticedPatients: string[];
+}
+
+export function refusingBridge(log: (line: string) => void): NativeBridge {
+  const refuse = async (uri: string): Promise<never> => {
+    throw Object.assign(new Error(`unexpected REST call ${uri}`), { orthancCode: 17 });
+  };
+  return {
+    restGet: refuse,
+    restPost: refuse,
+    restPut: refuse,
+    restDelete: refuse,
+    getConfiguration: () => '{}',
+    log: (level, message) => log(`${level}: ${message}`),
+    storesInProgress: () => false,
+    setDispatcher: () => {},
+  };
+}
+
+export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: string) => void) => NativeBridge = refusingBridge): FakeContext {
+  const logs: string[] = [];
+  const noticedPatients: string[] = [];
+  const tenants = new Tenants();
+  tenants.configure({ ...parseConfiguration({}), servers, sectionPresent: true });
+  const mixing = {
+    noticePatient: (id: string) => noticedPatients.push(id),
+    noticeShared: (ids: Iterable<string>) => noticedPatients.push(...ids),
+    markedAmong: async () => new Set<string>(),
+  } as unknown as Mixing;
+  return {
+    orthanc: Orthanc.connect(makeBridge((line) => logs.push(line))),
+    tenants,
+    mixing,
+    faults: parseFaults(undefined),
+    logs,
+    noticedPatients,
+  };
+}
