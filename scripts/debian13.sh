@@ -12,6 +12,12 @@
 # dies with the namespaces.
 #
 # MTD_ENVIRONMENT=native|sandbox forces a mode.
+#
+# Test runs (--private-network), as root, also get MTD_CLEAN_ROOTFS: a second, minimal
+# Debian 13 root filesystem (the "clean environment" of test/package/debian-package.test.ts),
+# built once with mmdebstrap and cached beside the sandbox, keyed by its own package list.
+# In sandbox mode it is bind-mounted read-only at /mnt/mtd-clean-rootfs; on a native host it
+# is the cached directory itself. Tests copy it and never write into it.
 set -euo pipefail
 
 packages=(
@@ -35,6 +41,54 @@ done
 [ $# -gt 0 ] || { echo "usage: $0 [--private-network] [--] COMMAND [ARG...]" >&2; exit 2; }
 
 project_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache_dir=${MTD_SANDBOX_CACHE:-/var/cache/orthanc-multitenant-dicom}
+
+# Package triggers (procps, pulled by postgresql) run `sysctl --system`: with the host's
+# /proc that would change the host kernel's settings. While mmdebstrap installs packages,
+# sysctl is diverted to true (essential hook), and restored afterwards (customize hook).
+sysctl_divert_hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/sysctl && ln -s /bin/true "$1/usr/sbin/sysctl"'
+sysctl_restore_hook='rm "$1/usr/sbin/sysctl" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/sysctl'
+
+# The clean environment: Debian's orthanc (with its stock MultitenantDicom plugin) and
+# nothing of this project, for the test that installs our .deb into a copy of it.
+# libnode115 is there only so that the package's Depends are satisfied offline (tests have
+# no network); orthanc's own .deb is kept in /root/debs so that the test can reinstall it
+# over our diversion. Everything else the test uses (echoscu, curl) runs outside it.
+clean_packages=(orthanc libnode115)
+clean_key=$(printf '%s\n' "${clean_packages[@]}" | sha256sum | cut -c1-16)
+clean_rootfs="$cache_dir/clean-trixie-$clean_key"
+clean_rootfs_mountpoint=/mnt/mtd-clean-rootfs
+
+install_mmdebstrap() {
+  command -v mmdebstrap >/dev/null && return 0
+  echo "debian13.sh: installing mmdebstrap" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >&2
+}
+
+build_clean_rootfs() {
+  [ "$(id -u)" = 0 ] || return 0  # the test says why it is skipped
+  mkdir -p "$cache_dir"
+  exec 8>"$cache_dir/.lock"
+  flock 8
+  if [ ! -f "$clean_rootfs/.complete" ]; then
+    install_mmdebstrap
+    local started=$SECONDS partial="$clean_rootfs.partial"
+    rm -rf "$partial"
+    echo "debian13.sh: building the clean Debian 13 environment in $clean_rootfs (once)" >&2
+    mmdebstrap --quiet --variant=apt --include="$(IFS=,; echo "${clean_packages[*]}")" \
+      --essential-hook="$sysctl_divert_hook" \
+      --customize-hook='mkdir -p "$1/root/debs" && cp "$1"/var/cache/apt/archives/orthanc_*.deb "$1/root/debs/"' \
+      --customize-hook="$sysctl_restore_hook" \
+      trixie "$partial" >&2
+    touch "$partial/.complete"
+    mv "$partial" "$clean_rootfs"
+    echo "debian13.sh: clean environment built in $((SECONDS - started)) s" >&2
+    # Older clean environments (another package list) are no longer used.
+    find "$cache_dir" -mindepth 1 -maxdepth 1 -type d -name 'clean-trixie-*' ! -path "$clean_rootfs" \
+      -exec rm -rf {} + || true
+  fi
+  exec 8>&-
+}
 
 has_native_tools() {
   [ -f /usr/include/orthanc/OrthancCPlugin.h ] &&
@@ -48,6 +102,10 @@ has_native_tools() {
 # Already inside (nested npm scripts), or on a host with everything: run as is.
 if [ "${MTD_IN_DEBIAN13:-}" = 1 ] ||
    { [ "${MTD_ENVIRONMENT:-}" != sandbox ] && has_native_tools; }; then
+  if [ "${MTD_IN_DEBIAN13:-}" != 1 ] && [ "$private_network" = 1 ]; then
+    build_clean_rootfs
+    [ -f "$clean_rootfs/.complete" ] && export MTD_CLEAN_ROOTFS="$clean_rootfs"
+  fi
   export MTD_IN_DEBIAN13=1
   if [ "$private_network" = 1 ] && [ "$(id -u)" = 0 ] && [ -z "${MTD_NETWORK_PRIVATE:-}" ]; then
     export MTD_NETWORK_PRIVATE=1
@@ -65,7 +123,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-cache_dir=${MTD_SANDBOX_CACHE:-/var/cache/orthanc-multitenant-dicom}
 key=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-16)
 rootfs="$cache_dir/trixie-$key"
 
@@ -74,21 +131,14 @@ build_rootfs() {
   exec 9>"$cache_dir/.lock"
   flock 9
   [ -f "$rootfs/.complete" ] && return 0
-  if ! command -v mmdebstrap >/dev/null; then
-    echo "debian13.sh: installing mmdebstrap" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >&2
-  fi
+  install_mmdebstrap
   local started=$SECONDS partial="$rootfs.partial"
   rm -rf "$partial"
   echo "debian13.sh: building the Debian 13 sandbox in $rootfs (about a minute, once)" >&2
   local include
   include=$(IFS=,; echo "${packages[*]}")
-  # Package triggers (procps, pulled by postgresql) run `sysctl --system`: with the host's
-  # /proc that would change the host kernel's settings. sysctl is diverted to true while
-  # packages install, and restored afterwards.
   mmdebstrap --quiet --variant=apt --include="$include" \
-    --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/sysctl && ln -s /bin/true "$1/usr/sbin/sysctl"' \
-    --customize-hook='rm "$1/usr/sbin/sysctl" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/sysctl' \
+    --essential-hook="$sysctl_divert_hook" --customize-hook="$sysctl_restore_hook" \
     trixie "$partial" >&2
   touch "$partial/.complete"
   mv "$partial" "$rootfs"
@@ -97,6 +147,11 @@ build_rootfs() {
   find "$cache_dir" -mindepth 1 -maxdepth 1 -type d -name 'trixie-*' ! -path "$rootfs" -exec rm -rf {} + || true
 }
 [ -f "$rootfs/.complete" ] || build_rootfs
+clean_mount=
+if [ "$private_network" = 1 ]; then
+  build_clean_rootfs
+  [ -f "$clean_rootfs/.complete" ] && clean_mount=$clean_rootfs
+fi
 
 unshare_flags=(--mount --propagation private --pid --fork --kill-child)
 [ "$private_network" = 1 ] && unshare_flags+=(--net)
@@ -105,14 +160,16 @@ env_vars=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
           HOME=/tmp/home LANG=C.UTF-8 MTD_IN_DEBIAN13=1 "TERM=${TERM:-dumb}")
 while IFS='=' read -r name _; do
   case "$name" in
+    MTD_CLEAN_ROOTFS) ;;
     CI|TCP_NODELAY|MTD_*|VITEST_*) env_vars+=("$name=${!name}") ;;
   esac
 done < <(env)
 [ "$private_network" = 1 ] && env_vars+=(MTD_NETWORK_PRIVATE=1)
+[ -n "$clean_mount" ] && env_vars+=("MTD_CLEAN_ROOTFS=$clean_rootfs_mountpoint")
 
 exec unshare "${unshare_flags[@]}" -- /bin/bash -c '
   set -e
-  rootfs=$1 project=$2 cwd=$3 private_network=$4 env_count=$5; shift 5
+  rootfs=$1 project=$2 cwd=$3 private_network=$4 clean=$5 clean_at=$6 env_count=$7; shift 7
   env_vars=("${@:1:$env_count}"); shift "$env_count"
   mount -t proc proc "$rootfs/proc"
   mount --rbind /dev "$rootfs/dev"
@@ -120,8 +177,14 @@ exec unshare "${unshare_flags[@]}" -- /bin/bash -c '
   mount -t tmpfs -o mode=1777 tmpfs "$rootfs/tmp"
   mkdir -p "$rootfs$project"
   mount --bind "$project" "$rootfs$project"
+  if [ -n "$clean" ]; then
+    mkdir -p "$rootfs$clean_at"
+    mount --bind "$clean" "$rootfs$clean_at"
+    mount -o remount,bind,ro "$rootfs$clean_at"
+  fi
   exec chroot "$rootfs" /usr/bin/env -i "${env_vars[@]}" /bin/bash -c "
     mkdir -p /tmp/home
     if [ $private_network = 1 ]; then ip link set lo up; fi
     cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
-' debian13 "$rootfs" "$project_dir" "$PWD" "$private_network" "${#env_vars[@]}" "${env_vars[@]}" "$@"
+' debian13 "$rootfs" "$project_dir" "$PWD" "$private_network" "$clean_mount" "$clean_rootfs_mountpoint" \
+  "${#env_vars[@]}" "${env_vars[@]}" "$@"
