@@ -95,6 +95,9 @@ has_native_tools() {
     [ -f /usr/lib/libOrthancFramework.a ] &&
     [ -f /usr/include/node/node.h ] &&
     [ -f /usr/share/orthanc/plugins/libMultitenantDicom.so ] &&
+    [ -f /usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so ] &&
+    [ -x /usr/lib/postgresql/17/bin/initdb ] &&
+    command -v chromium-headless-shell >/dev/null && command -v openssl >/dev/null &&
     command -v Orthanc >/dev/null && command -v storescu >/dev/null &&
     command -v cmake >/dev/null && command -v g++ >/dev/null
 }
