@@ -1,13 +1,13 @@
 // Who may talk to a tenant DICOM server: the same rules as Orthanc core's
 // OrthancApplicationEntityFilter (OrthancServer/Sources/main.cpp), applied to the
 // modalities that Orthanc's REST API lists.
-import type { Answers, CallerFields, Remembered } from './bridge.js';
+import type { Answers, CallerFields, DicomRequestType, Remembered } from './bridge.js';
 import { isSameAet, type DicomOptions } from './configuration.js';
 import type { Handler } from './handler.js';
-import { firstModalityWithAet, readModalities, type DicomRequestType, type RemoteModality } from './modalities.js';
+import { firstModalityWithAet, readModalities, type RemoteModality } from './modalities.js';
 import { tenantName } from './configuration.js';
 
-export type { DicomRequestType } from './modalities.js';
+export type { DicomRequestType } from './bridge.js';
 
 /** The options of Orthanc's configuration that decide who may talk to a DICOM server. */
 export type AccessOptions = Pick<

@@ -5,7 +5,6 @@
 // scripts/compile-schema.mjs compiles the argument schemas with ajv (standalone), and
 // writes the kinds as C++ constants (build/generated/bridge_kinds.h) for native/.
 import type { JSONSchemaType } from 'ajv';
-import type { DicomRequestType } from './access.js';
 import type { OrthancIds, ResourceLevel } from './dicom.js';
 
 export const KINDS = [
@@ -24,6 +23,9 @@ export const KINDS = [
   'changes',
 ] as const;
 export type Kind = (typeof KINDS)[number];
+
+/** The DICOM commands a caller may be allowed (Orthanc's DicomRequestType). */
+export type DicomRequestType = 'Echo' | 'Find' | 'FindWorklist' | 'Get' | 'Move' | 'Store' | 'NAction' | 'NEventReport';
 
 /** Who calls a tenant's server; `tenant` is the server's index in MultitenantDicom.Servers. */
 export interface CallerFields {

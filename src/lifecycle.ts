@@ -2,12 +2,13 @@
 // described to the native shim ("initialize", before Orthanc serves anything); then,
 // once Orthanc's REST API answers, what needs it ("started").
 import { acceptedSopClasses } from './acceptance.js';
-import { ConfigurationError, parseConfiguration } from './configuration.js';
+import type { ServerSpec } from './bridge.js';
+import { ConfigurationError, parseConfiguration, tenantName, type PluginConfiguration, type TenantConfig } from './configuration.js';
 import { coarseIsolationWarning } from './entitlement.js';
 import { scheduleProcessFaults } from './faults.js';
 import type { Handler } from './handler.js';
 import { CHANGES_OF_INTEREST } from './mixing.js';
-import { serverSpecs, tenantName, unknownModalityWarnings } from './tenants.js';
+import { storePlan } from './store.js';
 
 export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faults }) => {
   const orthancConfiguration = orthanc.configuration();
@@ -48,6 +49,41 @@ export const started: Handler<'started'> = async (_args, { orthanc, tenants, mix
   if (tenants.all.length > 0) mixing.start();
   return true as const;
 };
+
+/** What the native shim needs to run each tenant's server. */
+export function serverSpecs(configuration: PluginConfiguration, failingLabelWrite?: number | 'last'): ServerSpec[] {
+  const { dicom } = configuration;
+  return configuration.servers.map((tenant) => ({
+    index: tenant.index,
+    name: tenantName(tenant),
+    aet: tenant.aet,
+    port: tenant.port,
+    checkCalledAet: dicom.checkCalledAet,
+    associationTimeoutSeconds: dicom.scpTimeoutSeconds,
+    threadsCount: dicom.threadsCount,
+    maximumPduLength: dicom.maximumPduLength,
+    store: storePlan(tenant, { overwriteInstances: dicom.overwriteInstances, failingLabelWrite }),
+  }));
+}
+
+/** Modality names of AllowedCallers or AllowedMoveDestinations that Orthanc does not know (yet). */
+export function unknownModalityWarnings(servers: TenantConfig[], knownNames: Set<string>): string[] {
+  const warnings: string[] = [];
+  for (const server of servers) {
+    for (const key of ['AllowedCallers', 'AllowedMoveDestinations'] as const) {
+      const names = key === 'AllowedCallers' ? server.allowedCallers : server.allowedMoveDestinations;
+      for (const name of names ?? []) {
+        if (!knownNames.has(name)) {
+          warnings.push(
+            `${tenantName(server)}: "${key}" names the modality "${name}", which is not in DicomModalities (yet); ` +
+              'it matches nothing until it is added',
+          );
+        }
+      }
+    }
+  }
+  return warnings;
+}
 
 function stringOption(configuration: Record<string, unknown>, key: string): string | undefined {
   const value = configuration[key];

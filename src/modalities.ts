@@ -2,12 +2,13 @@
 // also holds the modalities added at run time), and the one rule that finds "the
 // modality of an AET": the first one in the order of Orthanc's std::map of symbolic
 // names, compared as StrictAetComparison says.
+import type { DicomRequestType } from './bridge.js';
 import { isSameAet } from './configuration.js';
 import type { Handler } from './handler.js';
 import { isJsonObject } from './json.js';
 import type { Orthanc } from './orthanc.js';
 
-export type DicomRequestType = 'Echo' | 'Find' | 'FindWorklist' | 'Get' | 'Move' | 'Store' | 'NAction' | 'NEventReport';
+export type { DicomRequestType } from './bridge.js';
 
 export interface RemoteModality {
   name: string;

@@ -1,8 +1,6 @@
-// The tenants the plugin serves: the configuration read at initialisation, how each
-// tenant is named in log lines, and what the native shim needs to run its server.
-import type { ServerSpec } from './bridge.js';
-import { tenantName, type PluginConfiguration, type TenantConfig } from './configuration.js';
-import { storePlan } from './store.js';
+// The tenants the plugin serves: the configuration read at initialisation, and how
+// each tenant is named in log lines.
+import type { PluginConfiguration, TenantConfig } from './configuration.js';
 
 export { tenantName } from './configuration.js';
 
@@ -31,38 +29,4 @@ export class Tenants {
     if (found === undefined) throw new Error(`no tenant server has index ${index}`);
     return found;
   }
-}
-
-export function serverSpecs(configuration: PluginConfiguration, failingLabelWrite?: number | 'last'): ServerSpec[] {
-  const { dicom } = configuration;
-  return configuration.servers.map((tenant) => ({
-    index: tenant.index,
-    name: tenantName(tenant),
-    aet: tenant.aet,
-    port: tenant.port,
-    checkCalledAet: dicom.checkCalledAet,
-    associationTimeoutSeconds: dicom.scpTimeoutSeconds,
-    threadsCount: dicom.threadsCount,
-    maximumPduLength: dicom.maximumPduLength,
-    store: storePlan(tenant, { overwriteInstances: dicom.overwriteInstances, failingLabelWrite }),
-  }));
-}
-
-/** Modality names of AllowedCallers or AllowedMoveDestinations that Orthanc does not know (yet). */
-export function unknownModalityWarnings(servers: TenantConfig[], knownNames: Set<string>): string[] {
-  const warnings: string[] = [];
-  for (const server of servers) {
-    for (const key of ['AllowedCallers', 'AllowedMoveDestinations'] as const) {
-      const names = key === 'AllowedCallers' ? server.allowedCallers : server.allowedMoveDestinations;
-      for (const name of names ?? []) {
-        if (!knownNames.has(name)) {
-          warnings.push(
-            `${tenantName(server)}: "${key}" names the modality "${name}", which is not in DicomModalities (yet); ` +
-              'it matches nothing until it is added',
-          );
-        }
-      }
-    }
-  }
-  return warnings;
 }

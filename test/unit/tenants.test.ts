@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfiguration } from '../../src/configuration.js';
-import { serverSpecs, tenantName, unknownModalityWarnings } from '../../src/tenants.js';
+import { tenantName } from '../../src/configuration.js';
+import { serverSpecs, unknownModalityWarnings } from '../../src/lifecycle.js';
 
 describe('tenant servers', () => {
   it('are named by their place in the configuration and their AET', () => {
