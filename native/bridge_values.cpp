@@ -81,32 +81,37 @@ void SetTenantAndCaller(Napi::Object& arguments, int tenant, const Caller& calle
   arguments.Set("calledAet", caller.calledAet);
 }
 
-namespace {
-std::string FormatTag(const Orthanc::DicomTag& tag) {
-  char formatted[10];
-  std::snprintf(formatted, sizeof(formatted), "%04x,%04x", tag.GetGroup(), tag.GetElement());
-  return formatted;
-}
-}  // namespace
-
-Napi::Array QueryToJs(Napi::Env env, const Orthanc::DicomMap& query) {
+std::vector<QueryItem> QueryItems(const Orthanc::DicomMap& query) {
   Orthanc::DicomArray elements(query);
-  Napi::Array array = Napi::Array::New(env, elements.GetSize());
+  std::vector<QueryItem> items;
+  items.reserve(elements.GetSize());
   for (size_t i = 0; i < elements.GetSize(); i++) {
     const Orthanc::DicomElement& element = elements.GetElement(i);
-    Napi::Object item = Napi::Object::New(env);
-    item.Set("tag", FormatTag(element.GetTag()));
-    item.Set("vr", Orthanc::EnumerationToString(Orthanc::FromDcmtkBridge::LookupValueRepresentation(element.GetTag())));
+    char tag[10];
+    std::snprintf(tag, sizeof(tag), "%04x,%04x", element.GetTag().GetGroup(), element.GetTag().GetElement());
     const Orthanc::DicomValue& value = element.GetValue();
-    if (value.IsNull() || value.IsBinary() || value.IsSequence()) {
-      item.Set("value", env.Null());
-    } else {
-      item.Set("value", value.GetContent());
-    }
-    array.Set(static_cast<uint32_t>(i), item);
+    items.push_back({tag,
+                     Orthanc::EnumerationToString(Orthanc::FromDcmtkBridge::LookupValueRepresentation(element.GetTag())),
+                     Orthanc::FromDcmtkBridge::GetTagName(element.GetTag(), ""),
+                     value.IsNull() || value.IsBinary() || value.IsSequence() ? std::nullopt
+                                                                              : std::optional<std::string>(value.GetContent())});
+  }
+  return items;
+}
+
+Napi::Array QueryItemsToJs(Napi::Env env, const std::vector<QueryItem>& items) {
+  Napi::Array array = Napi::Array::New(env, items.size());
+  for (uint32_t i = 0; i < items.size(); i++) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("tag", items[i].tag);
+    item.Set("vr", items[i].vr);
+    item.Set("name", items[i].name);
+    item.Set("value", items[i].value ? Napi::Value(Napi::String::New(env, *items[i].value)) : env.Null());
+    array.Set(i, item);
   }
   return array;
 }
+
 
 double EpochMilliseconds(std::chrono::steady_clock::time_point deadline) {
   const auto remaining = deadline - std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 #include <json/value.h>
 #include <napi.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,16 @@ class FieldReader {
 // The arguments every question about a tenant carries.
 void SetTenantAndCaller(Napi::Object& arguments, int tenant, const Caller& caller);
 
-// A C-FIND, C-MOVE or C-GET identifier as JS reads it: [{ tag: "gggg,eeee", vr, value | null }].
-Napi::Array QueryToJs(Napi::Env env, const Orthanc::DicomMap& query);
+// A C-FIND, C-MOVE or C-GET identifier (QueryElement in src/bridge.ts), copied off the
+// DICOM thread: [{ tag: "gggg,eeee", vr, name, value | null }].
+struct QueryItem {
+  std::string tag;
+  std::string vr;
+  std::string name;  // DCMTK's keyword
+  std::optional<std::string> value;
+};
+std::vector<QueryItem> QueryItems(const Orthanc::DicomMap& query);
+Napi::Array QueryItemsToJs(Napi::Env env, const std::vector<QueryItem>& items);
 
 // A deadline as JS compares it with Date.now().
 double EpochMilliseconds(std::chrono::steady_clock::time_point deadline);

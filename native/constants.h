@@ -12,6 +12,7 @@ inline constexpr std::chrono::seconds kQuickAnswerTimeout(10);      // permissio
 inline constexpr std::chrono::seconds kInitializationTimeout(60);   // the configuration, at start-up
 inline constexpr std::chrono::seconds kStartedTimeout(30);          // once Orthanc's REST API answers
 inline constexpr std::chrono::seconds kUnboundedRequestTimeout(600);  // DicomScpTimeout 0 ("no timeout")
+inline constexpr std::chrono::seconds kRestAnswerTimeout(30);        // the plugin's REST routes
 
 // The watchdog: the JavaScript side is stalled when a request waits this long untaken.
 inline constexpr std::chrono::seconds kJsStallThreshold(10);

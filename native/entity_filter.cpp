@@ -1,5 +1,6 @@
 #include "entity_filter.h"
 
+#include "events.h"
 #include "tenant_questions.h"
 
 #include <bridge_kinds.h>
@@ -8,6 +9,34 @@
 
 namespace mtd {
 namespace {
+
+// The operation a DICOM command is, as the audit trail names it; null for those tenants do not serve.
+const char* OperationName(Orthanc::DicomRequestType type) {
+  switch (type) {
+    case Orthanc::DicomRequestType_Echo: return "C-ECHO";
+    case Orthanc::DicomRequestType_Find: return "C-FIND";
+    case Orthanc::DicomRequestType_Get: return "C-GET";
+    case Orthanc::DicomRequestType_Move: return "C-MOVE";
+    case Orthanc::DicomRequestType_Store: return "C-STORE";
+    default: return nullptr;
+  }
+}
+
+void ReportDecision(const TenantServerSpec& spec, const char* operation, const Caller& caller, const OperationClock& clock,
+                    bool allowed) {
+  OperationReport report;
+  report.tenant = spec.index;
+  report.operation = operation;
+  report.at = clock.StartedAt();
+  report.durationMs = clock.ElapsedMs();
+  report.callingAet = caller.aet;
+  report.calledAet = caller.calledAet;
+  report.peer = caller.ip;
+  report.refusedByAccessRules = !allowed;
+  // An allowed C-ECHO is answered by the framework, always with Success.
+  if (allowed && std::string(operation) == "C-ECHO") report.status = 0;
+  ReportOperation(std::move(report));
+}
 
 const char* RequestTypeName(Orthanc::DicomRequestType type) {
   switch (type) {
@@ -55,15 +84,26 @@ bool TenantEntityFilter::AskPermission(RememberedAnswers<bool>& memory, const st
 
 bool TenantEntityFilter::IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
                                              const std::string& calledAet) {
+  const OperationClock clock;
   const Caller caller{remoteIp, remoteAet, calledAet};
-  return AskPermission(allowedConnections_, QuestionKey(caller, ""), kind::kAllowConnection, caller, nullptr);
+  const bool allowed = AskPermission(allowedConnections_, QuestionKey(caller, ""), kind::kAllowConnection, caller, nullptr);
+  ReportDecision(spec_, "A-ASSOCIATE", caller, clock, allowed);
+  return allowed;
 }
 
 bool TenantEntityFilter::IsAllowedRequest(const std::string& remoteIp, const std::string& remoteAet,
                                           const std::string& calledAet, Orthanc::DicomRequestType type) {
+  const OperationClock clock;
   const Caller caller{remoteIp, remoteAet, calledAet};
-  return AskPermission(allowedRequests_, QuestionKey(caller, RequestTypeName(type)), kind::kAllowRequest, caller,
-                       RequestTypeName(type));
+  const bool allowed = AskPermission(allowedRequests_, QuestionKey(caller, RequestTypeName(type)), kind::kAllowRequest,
+                                     caller, RequestTypeName(type));
+  // A refused command, and a C-ECHO (which the framework answers itself), are reported here;
+  // the other commands by their handlers.
+  const char* operation = OperationName(type);
+  if (operation != nullptr && (!allowed || type == Orthanc::DicomRequestType_Echo)) {
+    ReportDecision(spec_, operation, caller, clock, allowed);
+  }
+  return allowed;
 }
 
 std::vector<Orthanc::DicomTransferSyntax> TenantEntityFilter::AskTransferSyntaxes(const char* kind,

@@ -1,11 +1,14 @@
 #include "find_handler.h"
 
+#include "events.h"
 #include "tenant_questions.h"
 
 #include <bridge_kinds.h>
 
 #include <DicomNetworking/DicomFindAnswers.h>
 #include <OrthancException.h>
+
+#include <dcmtk/dcmnet/dimse.h>
 
 #include <cstdio>
 
@@ -49,6 +52,16 @@ void TenantFindHandler::Handle(Orthanc::DicomFindAnswers& answers, const Orthanc
                                const std::list<Orthanc::DicomTag>&, const std::string& remoteIp,
                                const std::string& remoteAet, const std::string& calledAet,
                                Orthanc::ModalityManufacturer) {
+  const OperationClock clock;
+  OperationReport report;
+  report.tenant = spec_.index;
+  report.operation = "C-FIND";
+  report.at = clock.StartedAt();
+  report.callingAet = remoteAet;
+  report.calledAet = calledAet;
+  report.peer = remoteIp;
+  report.query = QueryItems(input);
+
   bool complete = true;
   std::vector<Row> rows;  // filled on the JS thread, turned into DICOM datasets here
   const Deadline deadline = RequestDeadline(spec_);
@@ -56,17 +69,32 @@ void TenantFindHandler::Handle(Orthanc::DicomFindAnswers& answers, const Orthanc
       spec_, kind::kFind, deadline,
       [&](Napi::Object& arguments) {
         SetTenantAndCaller(arguments, spec_.index, {remoteIp, remoteAet, calledAet});
-        arguments.Set("query", QueryToJs(arguments.Env(), input));
+        arguments.Set("query", QueryItemsToJs(arguments.Env(), *report.query));
         arguments.Set("deadline", EpochMilliseconds(deadline));
       },
-      [&](Napi::Value result) { ReadAnswers(result, rows, complete); }, remoteAet);
-  if (!ok) throw Orthanc::OrthancException(Orthanc::ErrorCode_BadRequest, "C-FIND failed (see above)");
+      [&](Napi::Value result) {
+        ReadAnswers(result, rows, complete);
+        const FieldReader audited = FieldReader(kind::kFind, result).Field("audited");
+        report.patientIds = audited.Field("patientIds").Strings();
+        report.studyInstanceUids = audited.Field("studyInstanceUids").Strings();
+      },
+      remoteAet);
+  report.durationMs = clock.ElapsedMs();
+  if (!ok) {
+    report.status = STATUS_FIND_Failed_UnableToProcess;  // what the framework answers to the exception below
+    ReportOperation(std::move(report));
+    throw Orthanc::OrthancException(Orthanc::ErrorCode_BadRequest, "C-FIND failed (see above)");
+  }
   for (const Row& row : rows) {
     Orthanc::DicomMap map;
     for (const auto& [tag, value] : row) map.SetValue(tag, value, false);
     answers.Add(map);
   }
   answers.SetComplete(complete);
+  // Matching cut short: the framework answers "Cancel: matching terminated", 0xFE00.
+  report.status = complete ? STATUS_Success : STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest;
+  report.instances = static_cast<uint32_t>(rows.size());
+  ReportOperation(std::move(report));
 }
 
 }  // namespace mtd

@@ -13,10 +13,19 @@
 
 namespace mtd {
 
+// The C-GET ends with its handler: its status as the framework's C-GET SCP answers it.
+TenantGetHandler::~TenantGetHandler() {
+  if (!report_) return;
+  const uint16_t status = failed_ == 0 && warnings_ == 0 ? 0x0000 : completed_ == 0 && warnings_ == 0 ? 0xA702 : 0xB000;
+  report_->Finish(status);
+}
+
 bool TenantGetHandler::Handle(const Orthanc::DicomMap& input, const std::string& originatorIp,
                               const std::string& originatorAet, const std::string& calledAet, uint32_t timeout) {
+  const Caller caller{originatorIp, originatorAet, calledAet};
+  report_ = std::make_unique<RetrieveReport>(spec_, "C-GET", caller, input);
   try {
-    plan_ = AskRetrievePlan(spec_, "Get", input, {originatorIp, originatorAet, calledAet});
+    plan_ = AskRetrievePlan(spec_, "Get", *report_, caller);
   } catch (const std::exception& e) {
     LOG(ERROR) << spec_.name << ": C-GET from " << originatorAet << " refused: " << e.what();
     return false;
@@ -27,7 +36,8 @@ bool TenantGetHandler::Handle(const Orthanc::DicomMap& input, const std::string&
 
 bool TenantGetHandler::DoNext(T_ASC_Association* association) {
   if (next_ >= plan_.instanceIds.size()) throw Orthanc::OrthancException(Orthanc::ErrorCode_BadSequenceOfCalls);
-  const std::string& instanceId = plan_.instanceIds[next_++];
+  const size_t index = next_++;
+  const std::string& instanceId = plan_.instanceIds[index];
   InstanceFile file(instanceId);
   if (!file.IsRead()) {
     Fail("", "cannot read instance " + instanceId);
@@ -40,7 +50,7 @@ bool TenantGetHandler::DoNext(T_ASC_Association* association) {
     Fail("", "cannot parse instance " + instanceId + ": " + e.What());
     return true;
   }
-  return SendOverAssociation(association, std::move(dicom));
+  return SendOverAssociation(association, std::move(dicom), index);
 }
 
 void TenantGetHandler::Fail(const std::string& sopInstanceUid, const std::string& reason) {
@@ -50,7 +60,8 @@ void TenantGetHandler::Fail(const std::string& sopInstanceUid, const std::string
 }
 
 // Returns false only when the SCU cancelled the C-GET.
-bool TenantGetHandler::SendOverAssociation(T_ASC_Association* association, std::unique_ptr<DcmFileFormat> dicom) {
+bool TenantGetHandler::SendOverAssociation(T_ASC_Association* association, std::unique_ptr<DcmFileFormat> dicom,
+                                           size_t index) {
   DcmDataset& dataset = *dicom->getDataset();
   const std::string sopInstanceUid = SopInstanceUidOf(dataset);
   OFString sopClassUid;
@@ -117,8 +128,10 @@ bool TenantGetHandler::SendOverAssociation(T_ASC_Association* association, std::
     return false;
   } else if (response.DimseStatus == STATUS_Success) {
     completed_++;
+    report_->Sent(index);
   } else if ((response.DimseStatus & 0xf000) == 0xb000) {
     warnings_++;
+    report_->Sent(index);
   } else {
     Fail(sopInstanceUid, std::string("the SCU answered ") + DU_cstoreStatusString(response.DimseStatus));
   }

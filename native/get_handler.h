@@ -18,6 +18,7 @@ namespace mtd {
 class TenantGetHandler : public Orthanc::IGetRequestHandler {
  public:
   explicit TenantGetHandler(const TenantServerSpec& spec) : spec_(spec) {}
+  ~TenantGetHandler() override;
 
   bool Handle(const Orthanc::DicomMap& input, const std::string& originatorIp, const std::string& originatorAet,
               const std::string& calledAet, uint32_t timeout) override;
@@ -32,7 +33,7 @@ class TenantGetHandler : public Orthanc::IGetRequestHandler {
 
  private:
   void Fail(const std::string& sopInstanceUid, const std::string& reason);
-  bool SendOverAssociation(T_ASC_Association* association, std::unique_ptr<DcmFileFormat> dicom);
+  bool SendOverAssociation(T_ASC_Association* association, std::unique_ptr<DcmFileFormat> dicom, size_t index);
 
   const TenantServerSpec& spec_;
   RetrievePlan plan_;
@@ -42,6 +43,7 @@ class TenantGetHandler : public Orthanc::IGetRequestHandler {
   unsigned int warnings_ = 0;
   unsigned int failed_ = 0;
   std::string failedUids_;
+  std::unique_ptr<RetrieveReport> report_;
 };
 
 }  // namespace mtd

@@ -14,9 +14,15 @@ namespace {
 class PlannedMoveIterator : public TenantMoveIterator {
  public:
   PlannedMoveIterator(const TenantServerSpec& spec, RetrievePlan plan, std::string originatorAet,
-                      uint16_t originatorMessageId)
+                      uint16_t originatorMessageId, std::unique_ptr<RetrieveReport> report)
       : spec_(spec), plan_(std::move(plan)), originatorAet_(std::move(originatorAet)),
-        originatorMessageId_(originatorMessageId) {}
+        originatorMessageId_(originatorMessageId), report_(std::move(report)) {}
+
+  // The move ends with its iterator: its status as native/move_scp.cpp answers it.
+  ~PlannedMoveIterator() override {
+    const uint16_t status = failed_ == 0 ? 0x0000 : completed_ == 0 ? 0xA702 : 0xB000;
+    report_->Finish(status);
+  }
 
   unsigned int GetSubOperationCount() const override { return static_cast<unsigned int>(plan_.instanceIds.size()); }
 
@@ -24,21 +30,30 @@ class PlannedMoveIterator : public TenantMoveIterator {
     lastFailedUid_.clear();
     // With SynchronousCMove false, Orthanc's job engine sends in the background; as the
     // core, the C-MOVE reports each sub-operation done at once.
-    if (plan_.submittedAsJob) return Status_Success;
+    if (plan_.submittedAsJob) {
+      report_->Sent(next_++);
+      completed_++;
+      return Status_Success;
+    }
     if (next_ >= plan_.instanceIds.size()) {
       LOG(ERROR) << spec_.name << ": C-MOVE asked for more sub-operations than it has";
       return Status_Failure;
     }
-    const std::string& instanceId = plan_.instanceIds[next_++];
+    const size_t index = next_++;
+    const std::string& instanceId = plan_.instanceIds[index];
     InstanceFile file(instanceId);
     if (!file.IsRead()) {
       LOG(ERROR) << spec_.name << ": C-MOVE sub-operation failed: cannot read instance " << instanceId;
+      failed_++;
       return Status_Failure;
     }
     try {
       Send(file);
+      report_->Sent(index);
+      completed_++;
       return Status_Success;
     } catch (const Orthanc::OrthancException& e) {
+      failed_++;
       lastFailedUid_ = file.SopInstanceUid();
       LOG(ERROR) << spec_.name << ": C-MOVE sub-operation failed for " << lastFailedUid_ << ": " << e.What()
                  << (e.HasDetails() ? std::string(" (") + e.GetDetails() + ")" : std::string());
@@ -70,8 +85,11 @@ class PlannedMoveIterator : public TenantMoveIterator {
   std::string originatorAet_;
   uint16_t originatorMessageId_;
   size_t next_ = 0;
+  unsigned int completed_ = 0;
+  unsigned int failed_ = 0;
   std::unique_ptr<Orthanc::DicomStoreUserConnection> connection_;
   std::string lastFailedUid_;
+  std::unique_ptr<RetrieveReport> report_;
 };
 
 }  // namespace
@@ -80,8 +98,10 @@ Orthanc::IMoveRequestIterator* TenantMoveHandler::Handle(const std::string& targ
                                                          const std::string& originatorIp,
                                                          const std::string& originatorAet,
                                                          const std::string& calledAet, uint16_t originatorId) {
-  RetrievePlan plan = AskRetrievePlan(spec_, "Move", input, {originatorIp, originatorAet, calledAet}, targetAet, originatorId);
-  return new PlannedMoveIterator(spec_, std::move(plan), originatorAet, originatorId);
+  const Caller caller{originatorIp, originatorAet, calledAet};
+  auto report = std::make_unique<RetrieveReport>(spec_, "C-MOVE", caller, input, targetAet);
+  RetrievePlan plan = AskRetrievePlan(spec_, "Move", *report, caller, targetAet, originatorId);
+  return new PlannedMoveIterator(spec_, std::move(plan), originatorAet, originatorId, std::move(report));
 }
 
 }  // namespace mtd

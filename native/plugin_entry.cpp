@@ -7,6 +7,7 @@
 #include "embedded_bundle.h"
 #include "js_dispatcher.h"
 #include "node_host.h"
+#include "rest_routes.h"
 #include "sdk_bridge.h"
 #include "tenant_server.h"
 
@@ -259,6 +260,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   forwardedChanges = answer.changes;
 
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
+  mtd::RegisterRestRoutes(context);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // instances' files, read through the in-process REST API.
 #pragma once
 
+#include "events.h"
 #include "tenant_spec.h"
 
 #include <DicomFormat/DicomMap.h>
@@ -28,7 +29,12 @@ class RetrieveRefused : public std::runtime_error {
 };
 
 struct RetrievePlan {
+  struct Study {
+    std::string patientId, studyInstanceUid;
+    size_t instances = 0;  // how many of instanceIds, in order, are of this study
+  };
   std::vector<std::string> instanceIds;
+  std::vector<Study> studies;
   bool allowTranscoding = true;
   // C-MOVE only
   Json::Value destination;  // the modality, as GET /modalities?expand describes it
@@ -36,8 +42,27 @@ struct RetrievePlan {
   bool submittedAsJob = false;  // SynchronousCMove false: Orthanc's job engine sends
 };
 
+// The report of one C-MOVE or C-GET (events.h): what was asked, what was sent, by study.
+class RetrieveReport {
+ public:
+  RetrieveReport(const TenantServerSpec& spec, const char* operation, const Caller& caller,
+                 const Orthanc::DicomMap& query, const std::string& destination = std::string());
+  const std::vector<QueryItem>& Query() const { return *report_.query; }
+  void Planned(const RetrievePlan& plan);
+  void Sent(size_t instanceIndex);  // the instance at this index of the plan reached its destination
+  void Finish(uint16_t status);     // reports, once
+
+ private:
+  OperationClock clock_;
+  OperationReport report_;
+  std::vector<RetrievePlan::Study> studies_;
+  std::vector<bool> studySent_;
+  uint32_t sent_ = 0;
+  bool finished_ = false;
+};
+
 // Throws RetrieveRefused when JS refuses, Orthanc::OrthancException when asking fails.
-RetrievePlan AskRetrievePlan(const TenantServerSpec& spec, const char* request, const Orthanc::DicomMap& query,
+RetrievePlan AskRetrievePlan(const TenantServerSpec& spec, const char* request, RetrieveReport& report,
                              const Caller& caller, const std::string& destinationAet = std::string(),
                              uint16_t originatorMessageId = 0);
 

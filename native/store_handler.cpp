@@ -1,6 +1,7 @@
 #include "store_handler.h"
 
 #include "constants.h"
+#include "events.h"
 #include "keyed_lock.h"
 #include "sdk_bridge.h"
 #include "stores_in_progress.h"
@@ -58,13 +59,35 @@ bool ReadPostAnswer(const std::string& body, std::string& status, TenantStoreHan
 
 uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
                                     const std::string& calledAet) {
+  const OperationClock clock;
+  const Caller caller{remoteIp, remoteAet, calledAet};
   std::string file;
+  const uint16_t status = Store(dataset, caller, file);
+
+  OperationReport report;
+  report.tenant = spec_.index;
+  report.operation = "C-STORE";
+  report.at = clock.StartedAt();
+  report.durationMs = clock.ElapsedMs();
+  report.callingAet = remoteAet;
+  report.calledAet = calledAet;
+  report.peer = remoteIp;
+  report.status = status;
+  report.bytes = static_cast<double>(file.size());
+  OFString value;
+  if (dataset.findAndGetOFString(DCM_SOPInstanceUID, value).good()) report.sopInstanceUid = value.c_str();
+  if (dataset.findAndGetOFString(DCM_PatientID, value).good()) report.patientIds.push_back(value.c_str());
+  if (dataset.findAndGetOFString(DCM_StudyInstanceUID, value).good()) report.studyInstanceUids.push_back(value.c_str());
+  ReportOperation(std::move(report));
+  return status;
+}
+
+uint16_t TenantStoreHandler::Store(DcmDataset& dataset, const Caller& caller, std::string& file) {
   std::string error;
   if (!Orthanc::FromDcmtkBridge::SaveToMemoryBuffer(file, dataset, error)) {
-    LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << remoteAet << ": " << error;
+    LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << caller.aet << ": " << error;
     return spec_.store.badFileFormatStatus;
   }
-  const Caller caller{remoteIp, remoteAet, calledAet};
   OFString sopInstanceUid;
   if (dataset.findAndGetOFString(DCM_SOPInstanceUID, sopInstanceUid).bad() || sopInstanceUid.empty()) {
     return StoreAndLabel(file, dataset, caller);  // Orthanc refuses it: no store of it to wait for

@@ -31,6 +31,7 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
  private:
   enum class HeldDecision { Refuse, Label, Store, Failed };
 
+  uint16_t Store(DcmDataset& dataset, const Caller& caller, std::string& file);
   uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller);
   uint16_t Label(const Ids& ids, bool created, const Caller& caller);
   void Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels);

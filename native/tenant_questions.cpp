@@ -1,6 +1,7 @@
 #include "tenant_questions.h"
 
 #include "constants.h"
+#include "events.h"
 
 #include <Logging.h>
 
@@ -27,6 +28,7 @@ bool Ask(const TenantServerSpec& spec, const char* kind, Deadline deadline,
         return arguments;
       },
       readResult, deadline);
+  if (outcome.status == JsCallStatus::TimedOut) ReportTimeout(spec.index, kind);
   if (!outcome.ok()) {
     LOG(ERROR) << spec.name << ": \"" << kind << "\"" << (callerAet.empty() ? "" : " from " + callerAet)
                << " failed in JS, the request is refused: " << outcome.error;

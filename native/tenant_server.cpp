@@ -1,5 +1,6 @@
 #include "tenant_server.h"
 
+#include "events.h"
 #include "find_handler.h"
 #include "get_handler.h"
 #include "move_handler.h"
@@ -42,11 +43,13 @@ bool TenantDicomServer::Start() {
     server_->Start();
     running_ = true;
     LOG(WARNING) << spec_.name << ": multitenant DICOM server listening on port " << spec_.port;
+    ReportState(spec_.index, "Listening");
     return true;
   } catch (const Orthanc::OrthancException& e) {
-    LOG(ERROR) << spec_.name << ": cannot listen on port " << spec_.port << " (" << e.What()
-               << (e.HasDetails() ? std::string(": ") + e.GetDetails() : std::string())
-               << "); this tenant is not served, the other tenants are";
+    const std::string why = "cannot listen on port " + std::to_string(spec_.port) + " (" + e.What() +
+                            (e.HasDetails() ? std::string(": ") + e.GetDetails() : std::string()) + ")";
+    LOG(ERROR) << spec_.name << ": " << why << "; this tenant is not served, the other tenants are";
+    ReportState(spec_.index, "Failed", why);
     return false;
   }
 }
@@ -59,6 +62,7 @@ void TenantDicomServer::Stop() {
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << spec_.name << ": error while stopping: " << e.What();
   }
+  ReportState(spec_.index, "Stopped");
 }
 
 }  // namespace mtd

@@ -21,6 +21,8 @@ export const KINDS = [
   'find',
   'retrieve',
   'changes',
+  'events',
+  'rest',
 ] as const;
 export type Kind = (typeof KINDS)[number];
 
@@ -39,6 +41,7 @@ export interface CallerFields {
 export interface QueryElement {
   tag: string; // "gggg,eeee", lower-case hexadecimal
   vr: string; // "PN", "DA", ...
+  name?: string; // its keyword in DCMTK's dictionary, e.g. PatientName
   value: string | null; // null: universal (a return key only), or a binary or sequence value
 }
 
@@ -48,6 +51,44 @@ export interface ChangeEvent {
   level: ResourceLevel;
   id: string;
 }
+
+/** The DICOM operations of a tenant's server, as the audit trail and the metrics name them. */
+export type Operation = 'A-ASSOCIATE' | 'C-ECHO' | 'C-STORE' | 'C-FIND' | 'C-MOVE' | 'C-GET';
+
+/**
+ * What happened on a tenant's server. The shim reports facts (what was asked, what it
+ * answered, how long it took); TypeScript judges them (outcome, audit event code).
+ */
+export type ServerEvent =
+  | { type: 'state'; tenant: number; state: 'Listening' | 'Failed' | 'Stopped'; error?: string }
+  | {
+      type: 'operation';
+      tenant: number;
+      operation: Operation;
+      /** When it began, in ms since the epoch. */
+      at: number;
+      durationMs: number;
+      callingAet: string;
+      calledAet: string;
+      peer: string;
+      /** The DICOM status answered; absent when the association or the command was rejected before any. */
+      status?: number;
+      /** Rejected by the access rules (DicomModalities, DicomAlwaysAllow*, AllowedCallers). */
+      refusedByAccessRules?: boolean;
+      /** C-FIND, C-MOVE, C-GET: the identifier as received. */
+      query?: QueryElement[];
+      /** C-FIND: the resources answered; C-STORE: the instance's; C-MOVE, C-GET: those actually sent. */
+      patientIds?: string[];
+      studyInstanceUids?: string[];
+      /** C-STORE. */
+      sopInstanceUid?: string;
+      bytes?: number;
+      /** C-FIND: the answers; C-MOVE, C-GET: the instances sent. */
+      instances?: number;
+      /** C-MOVE: the destination's AET. */
+      destination?: string;
+    }
+  | { type: 'timeout'; tenant: number; kind: string };
 
 export interface Requests {
   initialize: { dcmtkStorageSopClasses: string[]; orthancVersion: string };
@@ -75,6 +116,9 @@ export interface Requests {
     deadline: number;
   };
   changes: { events: ChangeEvent[] };
+  events: { events: ServerEvent[] };
+  /** A REST call to /plugins/multitenant-dicom/... (`path` is what follows, e.g. "/tenants/A"). */
+  rest: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; query: Record<string, string>; body: string; deadline: number };
 }
 
 /** An answer the shim may reuse while GET `uri` reads exactly `content` (native/remembered_answers.h). */
@@ -118,6 +162,12 @@ export interface InitializationAnswer {
 
 export type FindAnswer = Record<string, string>;
 
+/** What a C-FIND, C-MOVE or C-GET concerned, for the audit trail (the shim passes it back in its ServerEvent). */
+export interface AuditedResources {
+  patientIds: string[];
+  studyInstanceUids: string[];
+}
+
 export type RetrievePlan =
   | {
       instances: string[];
@@ -127,6 +177,8 @@ export type RetrievePlan =
       scuTimeoutSeconds?: number;
       /** SynchronousCMove false: Orthanc's job engine sends, the C-MOVE ends at once. */
       submittedAsJob?: boolean;
+      /** The studies of `instances`, in their order: the audit trail names those of which an instance is sent. */
+      studies: { patientId: string; studyInstanceUid: string; instances: number }[];
     }
   | { refusal: number; reason: string };
 
@@ -141,9 +193,11 @@ export interface Answers {
   proposedStorageTransferSyntaxes: Remembered<string[]>;
   unknownSopClassAccepted: Remembered<boolean>;
   storeHeld: { decision: 'refuse' | 'label' | 'store' };
-  find: { answers: FindAnswer[]; complete: boolean };
+  find: { answers: FindAnswer[]; complete: boolean; audited: AuditedResources };
   retrieve: RetrievePlan;
   changes: undefined;
+  events: undefined;
+  rest: { status: number; contentType: string; body: string };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -167,6 +221,7 @@ const queryElement = {
   properties: {
     tag: { type: 'string', pattern: '^[0-9a-f]{4},[0-9a-f]{4}$' },
     vr: text,
+    name: text,
     value: { type: 'string', nullable: true },
   },
   required: ['tag', 'vr', 'value'],
@@ -177,6 +232,41 @@ const orthancIds: JSONSchemaType<OrthancIds> = {
   type: 'object',
   properties: { Patient: text, Study: text, Series: text, Instance: text },
   required: ['Patient', 'Study', 'Series', 'Instance'],
+};
+
+// A discriminated union: ajv's JSONSchemaType cannot type it; its shapes are checked all the same.
+const serverEvent = {
+  type: 'object',
+  required: ['type', 'tenant'],
+  properties: { type: { type: 'string', enum: ['state', 'operation', 'timeout'] }, tenant: tenantIndex },
+  oneOf: [
+    {
+      properties: { type: { const: 'state' }, state: { type: 'string', enum: ['Listening', 'Failed', 'Stopped'] }, error: text },
+      required: ['state'],
+    },
+    {
+      properties: {
+        type: { const: 'operation' },
+        operation: { type: 'string', enum: ['A-ASSOCIATE', 'C-ECHO', 'C-STORE', 'C-FIND', 'C-MOVE', 'C-GET'] },
+        at: { type: 'number' },
+        durationMs: { type: 'number', minimum: 0 },
+        callingAet: text,
+        calledAet: text,
+        peer: text,
+        status: { type: 'integer', minimum: 0, maximum: 65535 },
+        refusedByAccessRules: { type: 'boolean' },
+        query: { type: 'array', items: queryElement },
+        patientIds: { type: 'array', items: text },
+        studyInstanceUids: { type: 'array', items: text },
+        sopInstanceUid: text,
+        bytes: { type: 'number', minimum: 0 },
+        instances: { type: 'integer', minimum: 0 },
+        destination: text,
+      },
+      required: ['operation', 'at', 'durationMs', 'callingAet', 'calledAet', 'peer'],
+    },
+    { properties: { type: { const: 'timeout' }, kind: text }, required: ['kind'] },
+  ],
 };
 
 export const REQUEST_SCHEMAS: { [K in Kind]: JSONSchemaType<Requests[K]> } = {
@@ -250,4 +340,20 @@ export const REQUEST_SCHEMAS: { [K in Kind]: JSONSchemaType<Requests[K]> } = {
     },
     required: ['events'],
   },
+  events: {
+    type: 'object',
+    properties: { events: { type: 'array', items: serverEvent } },
+    required: ['events'],
+  } as unknown as JSONSchemaType<Requests['events']>,
+  rest: {
+    type: 'object',
+    properties: {
+      method: { type: 'string', enum: ['GET', 'POST', 'PUT', 'DELETE'] },
+      path: text,
+      query: { type: 'object', additionalProperties: text, required: [] },
+      body: text,
+      deadline,
+    },
+    required: ['method', 'path', 'query', 'body', 'deadline'],
+  } as unknown as JSONSchemaType<Requests['rest']>,
 };

@@ -5,6 +5,7 @@ import type { ErrorObject } from 'ajv';
 import * as validators from '../build/generated/bridge-validators.mjs';
 import { acceptedTransferSyntaxes, proposedStorageTransferSyntaxes, unknownSopClassAccepted } from './acceptance.js';
 import { allowConnection, allowRequest } from './access.js';
+import { events } from './activity.js';
 import { KINDS, type Kind, type Requests } from './bridge.js';
 import { runHandlerFault } from './faults.js';
 import { find } from './find.js';
@@ -13,6 +14,7 @@ import { changes, initialize, started } from './lifecycle.js';
 import { lookupModality, sameAet } from './modalities.js';
 import { retrieve } from './move.js';
 import type { Dispatcher } from './native.js';
+import { rest } from './status.js';
 import { storeHeld } from './store.js';
 
 export const HANDLERS: Handlers = {
@@ -29,6 +31,8 @@ export const HANDLERS: Handlers = {
   find,
   retrieve,
   changes,
+  events,
+  rest,
 };
 
 /** A message the shim sent with arguments of the wrong shape. */

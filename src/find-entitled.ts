@@ -52,7 +52,7 @@ export async function restrictToEntitled(
   options: DicomOptions,
   query: ParsedQuery,
   resources: FoundResource[],
-  answerOf: (values: Record<string, unknown>) => FindAnswer,
+  answerOf: (values: Record<string, unknown>, resource: FoundResource) => FindAnswer,
 ): Promise<FindAnswer[]> {
   const level = query.level;
   const candidates = await withEntitledAncestor(orthanc, tenant, level, resources);
@@ -64,12 +64,12 @@ export async function restrictToEntitled(
   for (const resource of candidates) {
     const patient = patientOf(resource);
     if (!sharedNow.has(patient) && !marked.has(patient)) {
-      answers.push(answerOf(resource.RequestedTags ?? {}));
+      answers.push(answerOf(resource.RequestedTags ?? {}, resource));
       continue;
     }
     const values = await entitledValues(orthanc, tenant, query, resource);
     if (values !== undefined && query.constraints.every((constraint) => matchesConstraint(constraint, values[constraint.tag], options))) {
-      answers.push(answerOf(values));
+      answers.push(answerOf(values, resource));
     }
   }
   return answers;

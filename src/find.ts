@@ -1,7 +1,7 @@
 // C-FIND through a tenant: the same matching and answers as Orthanc's own C-FIND SCP
 // (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
-import type { FindAnswer } from './bridge.js';
+import type { AuditedResources, FindAnswer } from './bridge.js';
 import type { DicomOptions, TenantConfig } from './configuration.js';
 import { Tags } from './dicom.js';
 import { restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
@@ -54,8 +54,13 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     Expand: true,
     Short: true,
     CaseSensitive: !recheck && needsCaseSensitivity(query, options.caseSensitivePN),
-    RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant)])],
+    RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant), ...auditedTags(query.level)])],
   };
+}
+
+/** What the audit trail records of each answer: its patient, and its study below the PATIENT level. */
+function auditedTags(level: ParsedQuery['level']): string[] {
+  return level === 'Patient' ? [Tags.PatientID] : [Tags.PatientID, Tags.StudyInstanceUID];
 }
 
 export function answerOf(resource: Pick<FoundResource, 'RequestedTags'>, query: ParsedQuery, retrieveAet: string): FindAnswer {
@@ -73,7 +78,7 @@ export async function findThroughTenant(
   tenant: TenantConfig,
   options: DicomOptions,
   elements: QueryElement[],
-): Promise<{ answers: FindAnswer[]; complete: boolean }> {
+): Promise<{ answers: FindAnswer[]; complete: boolean; audited: AuditedResources }> {
   const query = parseQuery(elements);
   const body = findBody(query, tenant, options);
   let resources: FoundResource[];
@@ -100,12 +105,17 @@ export async function findThroughTenant(
     resources = resources.filter((resource) => matched.has(resource.ID));
   }
 
-  const answers = await restrictToEntitled(orthanc, mixing, tenant, options, query, resources, (values) =>
-    answerOf({ RequestedTags: values }, query, tenant.aet),
-  );
+  const patientIds = new Set<string>();
+  const studyInstanceUids = new Set<string>();
+  const answers = await restrictToEntitled(orthanc, mixing, tenant, options, query, resources, (values, resource) => {
+    const { [Tags.PatientID]: patientId, [Tags.StudyInstanceUID]: studyInstanceUid } = resource.RequestedTags ?? {};
+    if (typeof patientId === 'string') patientIds.add(patientId);
+    if (typeof studyInstanceUid === 'string' && query.level !== 'Patient') studyInstanceUids.add(studyInstanceUid);
+    return answerOf({ RequestedTags: values }, query, tenant.aet);
+  });
   // Orthanc 1.12.7's own C-FIND logs that LimitFindResults is reached, and answers
   // every match anyway, with Success: so does this one, whenever Orthanc can page.
-  return { answers, complete };
+  return { answers, complete, audited: { patientIds: [...patientIds], studyInstanceUids: [...studyInstanceUids] } };
 }
 
 export const find: Handler<'find'> = (args, { orthanc, tenants, mixing }) =>

@@ -1,4 +1,5 @@
 // What every handler of a bridge message (bridge.ts) is given, and returns.
+import type { Activity } from './activity.js';
 import type { Answers, Kind, Requests } from './bridge.js';
 import type { Faults } from './faults.js';
 import type { Mixing } from './mixing.js';
@@ -11,6 +12,8 @@ export interface HandlerContext {
   tenants: Tenants;
   mixing: Mixing;
   faults: Faults;
+  /** Each tenant's state, counters, metrics and audit trail. */
+  activity: Activity;
 }
 
 export type Handler<K extends Kind> = (args: Requests[K], context: HandlerContext) => Answers[K] | Promise<Answers[K]>;

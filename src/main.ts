@@ -1,5 +1,6 @@
 // Entry point of the bundle that the plugin embeds (build/bundle.js). It runs in
 // Orthanc's process, in the Node environment started by native/node_host.cpp.
+import { Activity } from './activity.js';
 import { createDispatcher } from './dispatcher.js';
 import { parseFaults } from './faults.js';
 import { Mixing } from './mixing.js';
@@ -33,6 +34,7 @@ bridge.setDispatcher(
       (patientId) => bridge.storesInProgress(patientId),
     ),
     faults: parseFaults(process.env['MTD_FAULT_INJECTION']),
+    activity: new Activity(),
   }),
 );
 

@@ -56,27 +56,43 @@ interface Found {
   Labels?: string[];
 }
 
-/** Orthanc identifiers of the instances a retrieve sends, each once, in a stable order. */
-export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig, elements: QueryElement[]): Promise<string[]> {
+/** The instances a retrieve sends from one study (the audit trail names the study once one is sent). */
+export interface StudyGroup {
+  patientId: string;
+  studyInstanceUid: string;
+  instances: string[];
+}
+
+/** Orthanc identifiers of the instances a retrieve sends, each once, by study, in a stable order. */
+export async function instancesToRetrieve(orthanc: Orthanc, tenant: TenantConfig, elements: QueryElement[]): Promise<StudyGroup[]> {
   const keys = retrieveKeys(elements);
-  const instances = await instancesOfKeys(orthanc, tenant, keys);
-  if (keys.tag !== Tags.AccessionNumber) return instances;
+  const groups = await entitledGroups(orthanc, tenant, keys);
+  if (keys.tag !== Tags.AccessionNumber) return groups;
   // The AccessionNumber Orthanc keeps for a study comes from its first instance, maybe
   // another sender's: keep the instances whose own file has the requested one.
   const kept = await Promise.all(
-    instances.map(async (id) => {
-      const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${id}/tags?short`);
-      const accession = tags[Tags.AccessionNumber];
-      return keys.values.includes(typeof accession === 'string' ? accession : '');
+    groups.map(async (group) => {
+      const flags = await Promise.all(
+        group.instances.map(async (id) => {
+          const tags = await orthanc.getJson<Record<string, unknown>>(`/instances/${id}/tags?short`);
+          const accession = tags[Tags.AccessionNumber];
+          return keys.values.includes(typeof accession === 'string' ? accession : '');
+        }),
+      );
+      return { ...group, instances: group.instances.filter((_, index) => flags[index]) };
     }),
   );
-  return instances.filter((_, index) => kept[index]);
+  return kept.filter((group) => group.instances.length > 0);
+}
+
+/** The tags that place a resource in its study (never below the level: no file is read). */
+function placingTags(level: ResourceLevel): string[] {
+  return level === 'Patient' ? [Tags.PatientID] : [Tags.PatientID, Tags.StudyInstanceUID];
 }
 
 /** The resources at the query level whose key equals one of the values, that the tenant sees there. */
 async function resourcesWithKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<Found[]> {
-  // Never a tag below the query level: Orthanc would read it from a file of each resource.
-  const requested = [...new Set([keys.tag, UNIQUE_KEY[keys.level]])];
+  const requested = [...new Set([keys.tag, UNIQUE_KEY[keys.level], ...placingTags(keys.level)])];
   const labelFilter = { Labels: tenant.labels, LabelsConstraint: tenant.labelsConstraint };
   const matchable = keys.values.filter(isExactlyMatchable);
   // Matched without case, which lets Orthanc page the answer, then kept only on exact equality.
@@ -118,51 +134,104 @@ async function resourcesWithLiteralKeys(
   return found;
 }
 
-async function instancesOfKeys(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<string[]> {
-  const candidates = await resourcesWithKeys(orthanc, tenant, keys);
-  if (candidates.length === 0) return [];
-  const entitlement = entitledLevel(tenant);
-
-  if (depth(entitlement) >= depth(keys.level)) {
-    // The entitlement level is the query level or below it: the entitled resources within.
-    const uids = candidates.map((resource) => resource.RequestedTags?.[UNIQUE_KEY[keys.level]] ?? '');
-    if (uids.every(isExactlyMatchable)) {
-      const entitled = await orthanc.find<string>({
-        Level: entitlement,
-        Query: { [UNIQUE_KEY[keys.level]]: uids.join('\\') },
-        Labels: tenant.labels,
-        LabelsConstraint: tenant.labelsConstraint,
-      });
-      return instancesOf(orthanc, entitlement, entitled);
-    }
-    const within = await Promise.all(
-      candidates.map((resource) =>
-        entitlement === keys.level
-          ? [resource]
-          : orthanc.getJson<Found[]>(`${URI_PREFIX[keys.level]}${resource.ID}/${URI_PREFIX[entitlement].slice(1, -1)}`),
-      ),
-    );
-    const entitled = within.flat().filter((resource) => satisfies(tenant, resource.Labels ?? []));
-    return instancesOf(orthanc, entitlement, entitled.map((resource) => resource.ID));
-  }
-  // Above the query level: keep the candidates whose ancestor is entitled.
-  const kept = await Promise.all(
-    candidates.map(async (resource) => {
-      const ancestor = await orthanc.getJson<Found>(`${URI_PREFIX[keys.level]}${resource.ID}/${entitlement.toLowerCase()}`);
-      return satisfies(tenant, ancestor.Labels ?? []);
-    }),
-  );
-  return instancesOf(orthanc, keys.level, candidates.filter((_, index) => kept[index]).map((resource) => resource.ID));
+/** A resource at the tenant's entitlement level (or at the query level, when that is deeper) that the retrieve sends whole. */
+interface Unit {
+  level: ResourceLevel;
+  ID: string;
+  patientId?: string;
+  studyInstanceUid?: string;
 }
 
-async function instancesOf(orthanc: Orthanc, level: ResourceLevel, resourceIds: string[]): Promise<string[]> {
-  const ids =
-    level === 'Instance'
-      ? resourceIds
-      : (await Promise.all(resourceIds.map((id) => orthanc.getJson<{ ID: string }[]>(`${URI_PREFIX[level]}${id}/instances`)))).flatMap((instances) =>
-          instances.map((instance) => instance.ID),
-        );
-  return [...new Set(ids)];
+async function entitledGroups(orthanc: Orthanc, tenant: TenantConfig, keys: RetrieveKeys): Promise<StudyGroup[]> {
+  const candidates = await resourcesWithKeys(orthanc, tenant, keys);
+  if (candidates.length === 0) return [];
+  const units = await entitledUnits(orthanc, tenant, keys.level, candidates);
+  const groups = new Map<string, StudyGroup>();
+  const seen = new Set<string>();
+  for (const unit of units) {
+    for (const { patientId, studyInstanceUid, instances } of await instancesByStudy(orthanc, unit)) {
+      const key = `${patientId}\n${studyInstanceUid}`;
+      const group = groups.get(key) ?? { patientId, studyInstanceUid, instances: [] };
+      groups.set(key, group);
+      for (const id of instances) if (!seen.has(id) && seen.add(id)) group.instances.push(id);
+    }
+  }
+  return [...groups.values()].filter((group) => group.instances.length > 0);
+}
+
+/** The resources whose instances the tenant is entitled to, among or within the candidates. */
+async function entitledUnits(orthanc: Orthanc, tenant: TenantConfig, level: ResourceLevel, candidates: Found[]): Promise<Unit[]> {
+  const entitlement = entitledLevel(tenant);
+  const placed = (resource: Found, at: ResourceLevel): Unit => ({
+    level: at,
+    ID: resource.ID,
+    patientId: resource.RequestedTags?.[Tags.PatientID],
+    studyInstanceUid: at === 'Patient' ? undefined : resource.RequestedTags?.[Tags.StudyInstanceUID],
+  });
+
+  if (depth(entitlement) < depth(level)) {
+    // Above the query level: keep the candidates whose ancestor is entitled.
+    const kept = await Promise.all(
+      candidates.map(async (resource) => satisfies(tenant, (await orthanc.getJson<Found>(`${URI_PREFIX[level]}${resource.ID}/${entitlement.toLowerCase()}`)).Labels ?? [])),
+    );
+    return candidates.filter((_, index) => kept[index]).map((resource) => placed(resource, level));
+  }
+  if (entitlement === level) return candidates.map((resource) => placed(resource, level));
+
+  // Below the query level: the entitled resources within the candidates.
+  const uids = candidates.map((resource) => resource.RequestedTags?.[UNIQUE_KEY[level]] ?? '');
+  if (uids.every(isExactlyMatchable)) {
+    const key = (patientId: string | undefined, uid: string | undefined) => `${patientId ?? ''}\n${uid ?? ''}`;
+    const wanted = new Set(candidates.map((resource) => key(resource.RequestedTags?.[Tags.PatientID], resource.RequestedTags?.[UNIQUE_KEY[level]])));
+    const entitled = await orthanc.find<Found>({
+      Level: entitlement,
+      Query: { [UNIQUE_KEY[level]]: uids.join('\\') },
+      Labels: tenant.labels,
+      LabelsConstraint: tenant.labelsConstraint,
+      Expand: true,
+      Short: true,
+      RequestedTags: [...new Set([UNIQUE_KEY[level], ...placingTags(entitlement)])],
+    });
+    // The same UID may name resources of two patients: keep those under the candidates.
+    return entitled
+      .filter((resource) => wanted.has(key(resource.RequestedTags?.[Tags.PatientID], resource.RequestedTags?.[UNIQUE_KEY[level]])))
+      .map((resource) => placed(resource, entitlement));
+  }
+  const within = await Promise.all(
+    candidates.map((resource) => orthanc.getJson<Found[]>(`${URI_PREFIX[level]}${resource.ID}/${URI_PREFIX[entitlement].slice(1, -1)}`)),
+  );
+  return within
+    .flat()
+    .filter((resource) => satisfies(tenant, resource.Labels ?? []))
+    .map((resource) => ({ level: entitlement, ID: resource.ID }));
+}
+
+interface StudyJson {
+  ID: string;
+  MainDicomTags?: Record<string, string>;
+  PatientMainDicomTags?: Record<string, string>;
+}
+
+/** A unit's instances, by study. */
+async function instancesByStudy(orthanc: Orthanc, unit: Unit): Promise<StudyGroup[]> {
+  if (unit.level === 'Patient') {
+    const studies = await orthanc.getJson<StudyJson[]>(`/patients/${unit.ID}/studies`);
+    return Promise.all(studies.map(async (study) => ({ ...studyOf(study), instances: await instanceIdsOf(orthanc, 'Study', study.ID) })));
+  }
+  let place = { patientId: unit.patientId, studyInstanceUid: unit.studyInstanceUid };
+  if (place.patientId === undefined || place.studyInstanceUid === undefined) {
+    place = studyOf(await orthanc.getJson<StudyJson>(unit.level === 'Study' ? `/studies/${unit.ID}` : `${URI_PREFIX[unit.level]}${unit.ID}/study`));
+  }
+  return [{ patientId: place.patientId ?? '', studyInstanceUid: place.studyInstanceUid ?? '', instances: await instanceIdsOf(orthanc, unit.level, unit.ID) }];
+}
+
+function studyOf(study: StudyJson): { patientId: string; studyInstanceUid: string } {
+  return { patientId: study.PatientMainDicomTags?.['PatientID'] ?? '', studyInstanceUid: study.MainDicomTags?.['StudyInstanceUID'] ?? '' };
+}
+
+async function instanceIdsOf(orthanc: Orthanc, level: ResourceLevel, id: string): Promise<string[]> {
+  if (level === 'Instance') return [id];
+  return (await orthanc.getJson<{ ID: string }[]>(`${URI_PREFIX[level]}${id}/instances`)).map((instance) => instance.ID);
 }
 
 export const MoveStatus = { NotAuthorized: 0x0124, DestinationUnknown: 0xa801 } as const;
@@ -178,8 +247,8 @@ export async function planRetrieve(
 
   if (request.request === 'Get') {
     const caller = firstModalityWithAet(modalities, request.remoteAet, options.strictAetComparison);
-    const instances = await instancesToRetrieve(orthanc, tenant, request.query);
-    return { instances, allowTranscoding: options.transcodeDicomProtocol && caller?.allowTranscoding !== false };
+    const groups = await instancesToRetrieve(orthanc, tenant, request.query);
+    return { ...sent(groups), allowTranscoding: options.transcodeDicomProtocol && caller?.allowTranscoding !== false };
   }
 
   const destination = firstModalityWithAet(modalities, request.destinationAet, options.strictAetComparison);
@@ -195,7 +264,8 @@ export async function planRetrieve(
       reason: `the move destination "${request.destinationAet}" (modality "${destination.name}") is not one of the AllowedMoveDestinations (${tenant.allowedMoveDestinations.join(', ')})`,
     };
   }
-  const instances = await instancesToRetrieve(orthanc, tenant, request.query);
+  const groups = await instancesToRetrieve(orthanc, tenant, request.query);
+  const { instances, studies } = sent(groups);
   const allowTranscoding = options.transcodeDicomProtocol && destination.allowTranscoding;
   if (!options.synchronousCMove && instances.length > 0) {
     // As the core with SynchronousCMove false: Orthanc's job engine sends, the C-MOVE ends at once.
@@ -206,9 +276,17 @@ export async function planRetrieve(
       MoveOriginatorAet: request.remoteAet,
       MoveOriginatorID: request.originatorMessageId,
     });
-    return { instances, allowTranscoding, submittedAsJob: true };
+    return { instances, studies, allowTranscoding, submittedAsJob: true };
   }
-  return { instances, allowTranscoding, destination: destination.serialized, scuTimeoutSeconds: options.scuTimeoutSeconds };
+  return { instances, studies, allowTranscoding, destination: destination.serialized, scuTimeoutSeconds: options.scuTimeoutSeconds };
+}
+
+/** The instances in study order, and how many of them each study has. */
+function sent(groups: StudyGroup[]): { instances: string[]; studies: { patientId: string; studyInstanceUid: string; instances: number }[] } {
+  return {
+    instances: groups.flatMap((group) => group.instances),
+    studies: groups.map(({ patientId, studyInstanceUid, instances }) => ({ patientId, studyInstanceUid, instances: instances.length })),
+  };
 }
 
 export const retrieve: Handler<'retrieve'> = (args, { orthanc, tenants }) =>

@@ -1,6 +1,7 @@
 // A HandlerContext (src/handler.ts) for unit tests of the handlers: the tenants given,
 // an Orthanc over a given bridge (by default one that refuses every REST call), its log
 // recorded, and a Mixing that records what it is told.
+import { Activity } from '../../src/activity.js';
 import { parseConfiguration, type TenantConfig } from '../../src/configuration.js';
 import { parseFaults } from '../../src/faults.js';
 import type { HandlerContext } from '../../src/handler.js';
@@ -45,6 +46,7 @@ export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: str
     tenants,
     mixing,
     faults: parseFaults(undefined),
+    activity: new Activity(),
     logs,
     noticedPatients,
   };
