@@ -113,6 +113,44 @@ Napi::Array QueryItemsToJs(Napi::Env env, const std::vector<QueryItem>& items) {
 }
 
 
+namespace {
+TlsSettings ReadTls(const FieldReader& tls) {
+  TlsSettings settings;
+  settings.certificate = tls.Field("certificate").String();
+  settings.privateKey = tls.Field("privateKey").String();
+  settings.trustedCertificates = tls.Field("trustedCertificates").String();
+  settings.remoteCertificateRequired = tls.Field("remoteCertificateRequired").Boolean();
+  settings.minimumVersion = tls.Field("minimumVersion").Unsigned();
+  for (const std::string& cipher : tls.Field("ciphers").Strings()) settings.ciphers.insert(cipher);
+  return settings;
+}
+}  // namespace
+
+TenantServerSpec ReadServerSpec(const FieldReader& object) {
+  TenantServerSpec spec;
+  spec.index = static_cast<int>(object.Field("index").Unsigned());
+  spec.name = object.Field("name").String();
+  spec.aet = object.Field("aet").String();
+  spec.port = static_cast<uint16_t>(object.Field("port").Unsigned());
+  spec.checkCalledAet = object.Field("checkCalledAet").Boolean();
+  spec.associationTimeoutSeconds = object.Field("associationTimeoutSeconds").Unsigned();
+  spec.threadsCount = object.Field("threadsCount").Unsigned();
+  spec.maximumPduLength = object.Field("maximumPduLength").Unsigned();
+  if (object.Has("tls")) spec.tls = ReadTls(object.Field("tls"));
+  if (object.Has("outgoingTls")) spec.outgoingTls = ReadTls(object.Field("outgoingTls"));
+  const FieldReader store = object.Field("store");
+  spec.store.askBeforePost = store.Field("askBeforePost").Boolean();
+  for (const FieldReader& write : store.Field("labelWrites").Items()) {
+    spec.store.labelWrites.push_back({write.Field("level").String(), write.Field("label").String()});
+  }
+  const FieldReader statuses = store.Field("statuses");
+  spec.store.filteredOutStatus = static_cast<uint16_t>(statuses.Field("filteredOut").Unsigned());
+  spec.store.badFileFormatStatus = static_cast<uint16_t>(statuses.Field("badFileFormat").Unsigned());
+  spec.store.failureStatus = static_cast<uint16_t>(statuses.Field("failure").Unsigned());
+  spec.store.refusedStatus = static_cast<uint16_t>(statuses.Field("refused").Unsigned());
+  return spec;
+}
+
 double EpochMilliseconds(std::chrono::steady_clock::time_point deadline) {
   const auto remaining = deadline - std::chrono::steady_clock::now();
   const auto at = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(remaining);

@@ -51,6 +51,9 @@ struct QueryItem {
 std::vector<QueryItem> QueryItems(const Orthanc::DicomMap& query);
 Napi::Array QueryItemsToJs(Napi::Env env, const std::vector<QueryItem>& items);
 
+// A tenant server's spec (ServerSpec in src/bridge.ts).
+TenantServerSpec ReadServerSpec(const FieldReader& spec);
+
 // A deadline as JS compares it with Date.now().
 double EpochMilliseconds(std::chrono::steady_clock::time_point deadline);
 

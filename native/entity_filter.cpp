@@ -72,9 +72,9 @@ bool TenantEntityFilter::AskPermission(RememberedAnswers<bool>& memory, const st
   bool allowed = false;
   ReuseCondition condition;
   Ask(
-      spec_, kind, QuickDeadline(),
+      *Spec(), kind, QuickDeadline(),
       [&](Napi::Object& arguments) {
-        SetTenantAndCaller(arguments, spec_.index, caller);
+        SetTenantAndCaller(arguments, Spec()->index, caller);
         if (request != nullptr) arguments.Set("request", request);
       },
       [&](Napi::Value result) { allowed = Unwrap(FieldReader(kind, result), condition).Boolean(); }, caller.aet);
@@ -87,7 +87,7 @@ bool TenantEntityFilter::IsAllowedConnection(const std::string& remoteIp, const 
   const OperationClock clock;
   const Caller caller{remoteIp, remoteAet, calledAet};
   const bool allowed = AskPermission(allowedConnections_, QuestionKey(caller, ""), kind::kAllowConnection, caller, nullptr);
-  ReportDecision(spec_, "A-ASSOCIATE", caller, clock, allowed);
+  ReportDecision(*Spec(), "A-ASSOCIATE", caller, clock, allowed);
   return allowed;
 }
 
@@ -101,7 +101,7 @@ bool TenantEntityFilter::IsAllowedRequest(const std::string& remoteIp, const std
   // the other commands by their handlers.
   const char* operation = OperationName(type);
   if (operation != nullptr && (!allowed || type == Orthanc::DicomRequestType_Echo)) {
-    ReportDecision(spec_, operation, caller, clock, allowed);
+    ReportDecision(*Spec(), operation, caller, clock, allowed);
   }
   return allowed;
 }
@@ -113,7 +113,7 @@ std::vector<Orthanc::DicomTransferSyntax> TenantEntityFilter::AskTransferSyntaxe
   if (!uids) {
     ReuseCondition condition;
     std::vector<std::string> asked;
-    bool ok = Ask(spec_, kind, QuickDeadline(), [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, spec_.index, caller); },
+    bool ok = Ask(*Spec(), kind, QuickDeadline(), [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, Spec()->index, caller); },
                   [&](Napi::Value result) { asked = Unwrap(FieldReader(kind, result), condition).Strings(); });
     if (ok) transferSyntaxes_.Remember(question, asked, condition);
     uids = std::move(asked);
@@ -124,7 +124,7 @@ std::vector<Orthanc::DicomTransferSyntax> TenantEntityFilter::AskTransferSyntaxe
     if (Orthanc::LookupTransferSyntax(syntax, uid)) {
       syntaxes.push_back(syntax);
     } else {
-      LOG(WARNING) << spec_.name << ": unknown transfer syntax " << uid << " is ignored";
+      LOG(WARNING) << Spec()->name << ": unknown transfer syntax " << uid << " is ignored";
     }
   }
   return syntaxes;
@@ -155,8 +155,8 @@ bool TenantEntityFilter::IsUnknownSopClassAccepted(const std::string& remoteIp, 
   if (std::optional<bool> remembered = unknownSopClassAccepted_.Lookup(question)) return *remembered;
   bool accepted = false;
   ReuseCondition condition;
-  bool ok = Ask(spec_, kind::kUnknownSopClassAccepted, QuickDeadline(),
-                [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, spec_.index, caller); },
+  bool ok = Ask(*Spec(), kind::kUnknownSopClassAccepted, QuickDeadline(),
+                [&](Napi::Object& arguments) { SetTenantAndCaller(arguments, Spec()->index, caller); },
                 [&](Napi::Value result) {
                   accepted = Unwrap(FieldReader(kind::kUnknownSopClassAccepted, result), condition).Boolean();
                 });
@@ -164,9 +164,16 @@ bool TenantEntityFilter::IsUnknownSopClassAccepted(const std::string& remoteIp, 
   return accepted;
 }
 
+void TenantEntityFilter::Forget() {
+  allowedConnections_.Clear();
+  allowedRequests_.Clear();
+  transferSyntaxes_.Clear();
+  unknownSopClassAccepted_.Clear();
+}
+
 void TenantEntityFilter::GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) {
   sopClasses.clear();
-  for (const std::string& uid : spec_.acceptedSopClasses) {
+  for (const std::string& uid : Spec()->acceptedSopClasses) {
     if (maxCount != 0 && sopClasses.size() >= maxCount) break;
     sopClasses.insert(uid);
   }

@@ -16,7 +16,7 @@ namespace mtd {
 
 class TenantEntityFilter : public Orthanc::IApplicationEntityFilter {
  public:
-  explicit TenantEntityFilter(const TenantServerSpec& spec) : spec_(spec) {}
+  explicit TenantEntityFilter(const SpecHolder& spec) : holder_(spec) {}
 
   bool IsAllowedConnection(const std::string& remoteIp, const std::string& remoteAet,
                            const std::string& calledAet) override;
@@ -31,12 +31,16 @@ class TenantEntityFilter : public Orthanc::IApplicationEntityFilter {
                                  const std::string& calledAet) override;
   void GetAcceptedSopClasses(std::set<std::string>& sopClasses, size_t maxCount) override;
 
+  // The tenant's spec changed: no remembered answer holds any more.
+  void Forget();
+
  private:
   bool AskPermission(RememberedAnswers<bool>& memory, const std::string& question, const char* kind,
                      const Caller& caller, const char* request);
   std::vector<Orthanc::DicomTransferSyntax> AskTransferSyntaxes(const char* kind, const Caller& caller);
 
-  const TenantServerSpec& spec_;
+  std::shared_ptr<const TenantServerSpec> Spec() const { return holder_.Current(); }
+  const SpecHolder& holder_;
   RememberedAnswers<bool> allowedConnections_;
   RememberedAnswers<bool> allowedRequests_;
   RememberedAnswers<std::vector<std::string>> transferSyntaxes_;

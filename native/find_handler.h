@@ -4,13 +4,16 @@
 
 #include "tenant_spec.h"
 
+#include <memory>
+
 #include <DicomNetworking/IFindRequestHandler.h>
 
 namespace mtd {
 
 class TenantFindHandler : public Orthanc::IFindRequestHandler {
  public:
-  explicit TenantFindHandler(const TenantServerSpec& spec) : spec_(spec) {}
+  // The spec it was built with: a command runs to its end with it, whatever changes meanwhile.
+  explicit TenantFindHandler(std::shared_ptr<const TenantServerSpec> spec) : specHolder_(std::move(spec)), spec_(*specHolder_) {}
 
   void Handle(Orthanc::DicomFindAnswers& answers, const Orthanc::DicomMap& input,
               const std::list<Orthanc::DicomTag>& sequencesToReturn, const std::string& remoteIp,
@@ -18,6 +21,7 @@ class TenantFindHandler : public Orthanc::IFindRequestHandler {
               Orthanc::ModalityManufacturer manufacturer) override;
 
  private:
+  std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;
 };
 

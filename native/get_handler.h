@@ -17,7 +17,8 @@ namespace mtd {
 
 class TenantGetHandler : public Orthanc::IGetRequestHandler {
  public:
-  explicit TenantGetHandler(const TenantServerSpec& spec) : spec_(spec) {}
+  // The spec it was built with: a command runs to its end with it, whatever changes meanwhile.
+  explicit TenantGetHandler(std::shared_ptr<const TenantServerSpec> spec) : specHolder_(std::move(spec)), spec_(*specHolder_) {}
   ~TenantGetHandler() override;
 
   bool Handle(const Orthanc::DicomMap& input, const std::string& originatorIp, const std::string& originatorAet,
@@ -35,6 +36,7 @@ class TenantGetHandler : public Orthanc::IGetRequestHandler {
   void Fail(const std::string& sopInstanceUid, const std::string& reason);
   bool SendOverAssociation(T_ASC_Association* association, std::unique_ptr<DcmFileFormat> dicom, size_t index);
 
+  std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;
   RetrievePlan plan_;
   uint32_t timeout_ = 0;

@@ -13,9 +13,9 @@ namespace {
 
 class PlannedMoveIterator : public TenantMoveIterator {
  public:
-  PlannedMoveIterator(const TenantServerSpec& spec, RetrievePlan plan, std::string originatorAet,
+  PlannedMoveIterator(std::shared_ptr<const TenantServerSpec> spec, RetrievePlan plan, std::string originatorAet,
                       uint16_t originatorMessageId, std::unique_ptr<RetrieveReport> report)
-      : spec_(spec), plan_(std::move(plan)), originatorAet_(std::move(originatorAet)),
+      : specHolder_(std::move(spec)), spec_(*specHolder_), plan_(std::move(plan)), originatorAet_(std::move(originatorAet)),
         originatorMessageId_(originatorMessageId), report_(std::move(report)) {}
 
   // The move ends with its iterator: its status as native/move_scp.cpp answers it.
@@ -66,8 +66,19 @@ class PlannedMoveIterator : public TenantMoveIterator {
  private:
   void Send(const InstanceFile& file) {
     if (!connection_) {
-      Orthanc::DicomAssociationParameters parameters(spec_.aet, Orthanc::RemoteModalityParameters(plan_.destination));
+      const Orthanc::RemoteModalityParameters destination(plan_.destination);
+      Orthanc::DicomAssociationParameters parameters(spec_.aet, destination);
       parameters.SetTimeout(plan_.scuTimeoutSeconds);
+      if (destination.IsDicomTlsEnabled()) {
+        // As Orthanc's core: TLS when the destination's modality entry asks for it ("UseDicomTls").
+        if (!spec_.outgoingTls) {
+          throw Orthanc::OrthancException(Orthanc::ErrorCode_IncompatibleConfigurations,
+                                          "the destination uses DICOM TLS, and no DicomTlsCertificate is configured");
+        }
+        parameters.SetOwnCertificatePath(spec_.outgoingTls->privateKey, spec_.outgoingTls->certificate);
+        parameters.SetTrustedCertificatesPath(spec_.outgoingTls->trustedCertificates);
+        parameters.SetRemoteCertificateRequired(spec_.outgoingTls->remoteCertificateRequired);
+      }
       connection_.reset(new Orthanc::DicomStoreUserConnection(parameters));
     }
     std::string sopClassUid, sopInstanceUid;
@@ -80,6 +91,7 @@ class PlannedMoveIterator : public TenantMoveIterator {
     }
   }
 
+  std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;
   RetrievePlan plan_;
   std::string originatorAet_;
@@ -101,7 +113,7 @@ Orthanc::IMoveRequestIterator* TenantMoveHandler::Handle(const std::string& targ
   const Caller caller{originatorIp, originatorAet, calledAet};
   auto report = std::make_unique<RetrieveReport>(spec_, "C-MOVE", caller, input, targetAet);
   RetrievePlan plan = AskRetrievePlan(spec_, "Move", *report, caller, targetAet, originatorId);
-  return new PlannedMoveIterator(spec_, std::move(plan), originatorAet, originatorId, std::move(report));
+  return new PlannedMoveIterator(specHolder_, std::move(plan), originatorAet, originatorId, std::move(report));
 }
 
 }  // namespace mtd

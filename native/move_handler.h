@@ -5,6 +5,8 @@
 
 #include "tenant_spec.h"
 
+#include <memory>
+
 #include <DicomNetworking/IMoveRequestHandler.h>
 
 #include <string>
@@ -20,7 +22,8 @@ class TenantMoveIterator : public Orthanc::IMoveRequestIterator {
 
 class TenantMoveHandler : public Orthanc::IMoveRequestHandler {
  public:
-  explicit TenantMoveHandler(const TenantServerSpec& spec) : spec_(spec) {}
+  // The spec it was built with: a command runs to its end with it, whatever changes meanwhile.
+  explicit TenantMoveHandler(std::shared_ptr<const TenantServerSpec> spec) : specHolder_(std::move(spec)), spec_(*specHolder_) {}
 
   // Throws RetrieveRefused (retrieve_plan.h) when JS refuses the move.
   Orthanc::IMoveRequestIterator* Handle(const std::string& targetAet, const Orthanc::DicomMap& input,
@@ -28,6 +31,7 @@ class TenantMoveHandler : public Orthanc::IMoveRequestHandler {
                                         const std::string& calledAet, uint16_t originatorId) override;
 
  private:
+  std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;
 };
 

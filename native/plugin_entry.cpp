@@ -1,15 +1,15 @@
-// Orthanc plugin entry points. The plugin starts the embedded runtime, asks JS to
-// validate the configuration and describe the tenant servers, runs those servers between
-// OrthancStarted and OrthancStopped, and tells JS of the changes of Orthanc's store it
-// asked for.
+// Orthanc plugin entry points. The plugin starts the embedded runtime and asks JS to
+// validate the configuration; once Orthanc has started, JS opens the tenants' servers
+// (applyServers, native/server_registry.cpp), which close when Orthanc stops. JS hears of
+// the changes of Orthanc's store it asked for.
 #include "bridge_values.h"
 #include "constants.h"
 #include "embedded_bundle.h"
 #include "js_dispatcher.h"
 #include "node_host.h"
 #include "rest_routes.h"
+#include "server_registry.h"
 #include "sdk_bridge.h"
-#include "tenant_server.h"
 
 #include <bridge_kinds.h>
 
@@ -17,6 +17,7 @@
 #include <OrthancException.h>
 #include <OrthancFramework.h>
 #include <Toolbox.h>
+#include <DicomNetworking/DicomAssociationParameters.h>
 #include <orthanc/OrthancCPlugin.h>
 
 #include <dcmtk/dcmdata/dcuid.h>
@@ -32,45 +33,19 @@
 namespace {
 
 using mtd::FieldReader;
-using mtd::TenantDicomServer;
-using mtd::TenantServerSpec;
-
-std::vector<std::unique_ptr<TenantDicomServer>> tenantServers;
 
 struct InitializationAnswer {
   std::string error;  // one line for the administrator; empty on success
   std::string locale;
   std::string defaultEncoding;
-  std::vector<TenantServerSpec> servers;
   std::vector<std::string> acceptedSopClasses;
   std::set<std::string> changes;  // the change types JS listens to
+  unsigned int tlsMinimumVersion = 0;   // for the C-MOVE sub-operations sent with DICOM TLS
+  std::set<std::string> tlsCiphers;
 };
 
 std::string OptionalString(const FieldReader& object, const char* key) {
   return object.Has(key) ? object.Field(key).String() : std::string();
-}
-
-TenantServerSpec ReadServerSpec(const FieldReader& object) {
-  TenantServerSpec spec;
-  spec.index = static_cast<int>(object.Field("index").Unsigned());
-  spec.name = object.Field("name").String();
-  spec.aet = object.Field("aet").String();
-  spec.port = static_cast<uint16_t>(object.Field("port").Unsigned());
-  spec.checkCalledAet = object.Field("checkCalledAet").Boolean();
-  spec.associationTimeoutSeconds = object.Field("associationTimeoutSeconds").Unsigned();
-  spec.threadsCount = object.Field("threadsCount").Unsigned();
-  spec.maximumPduLength = object.Field("maximumPduLength").Unsigned();
-  const FieldReader store = object.Field("store");
-  spec.store.askBeforePost = store.Field("askBeforePost").Boolean();
-  for (const FieldReader& write : store.Field("labelWrites").Items()) {
-    spec.store.labelWrites.push_back({write.Field("level").String(), write.Field("label").String()});
-  }
-  const FieldReader statuses = store.Field("statuses");
-  spec.store.filteredOutStatus = static_cast<uint16_t>(statuses.Field("filteredOut").Unsigned());
-  spec.store.badFileFormatStatus = static_cast<uint16_t>(statuses.Field("badFileFormat").Unsigned());
-  spec.store.failureStatus = static_cast<uint16_t>(statuses.Field("failure").Unsigned());
-  spec.store.refusedStatus = static_cast<uint16_t>(statuses.Field("refused").Unsigned());
-  return spec;
 }
 
 void ReadInitializationAnswer(Napi::Value result, InitializationAnswer& answer) {
@@ -80,8 +55,10 @@ void ReadInitializationAnswer(Napi::Value result, InitializationAnswer& answer) 
   answer.locale = OptionalString(object, "locale");
   answer.defaultEncoding = OptionalString(object, "defaultEncoding");
   answer.acceptedSopClasses = object.Field("acceptedSopClasses").Strings();
-  for (const FieldReader& server : object.Field("servers").Items()) answer.servers.push_back(ReadServerSpec(server));
   for (const std::string& change : object.Field("changes").Strings()) answer.changes.insert(change);
+  const FieldReader tls = object.Field("outgoingTls");
+  answer.tlsMinimumVersion = tls.Field("minimumVersion").Unsigned();
+  for (const std::string& cipher : tls.Field("ciphers").Strings()) answer.tlsCiphers.insert(cipher);
 }
 
 bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
@@ -171,21 +148,8 @@ void ForwardChange(OrthancPluginChangeType change, OrthancPluginResourceType lev
 
 // ---------------------------------------------------------------------------------------
 
-void StartServers() {
-  for (auto& server : tenantServers) server->Start();
-}
-
-// Each DicomServer notices a stop request about once a second: stop them together.
-void StopServers() {
-  std::vector<std::thread> stoppers;
-  for (auto& server : tenantServers) {
-    TenantDicomServer* tenant = server.get();
-    stoppers.emplace_back([tenant] { tenant->Stop(); });
-  }
-  for (std::thread& stopper : stoppers) stopper.join();
-}
-
-// Orthanc's REST API answers from now on: JS checks what needs it (e.g. modality names).
+// Orthanc's REST API answers from now on: JS checks what needs it (e.g. modality names)
+// and opens the tenants' servers.
 void TellJsOrthancStarted() {
   mtd::JsCallOutcome outcome = mtd::JsDispatcher::Call(
       mtd::kind::kStarted, [](Napi::Env env) { return Napi::Object::New(env); },
@@ -197,9 +161,8 @@ void TellJsOrthancStarted() {
 OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginResourceType level, const char* resourceId) {
   if (change == OrthancPluginChangeType_OrthancStarted) {
     TellJsOrthancStarted();
-    StartServers();
   } else if (change == OrthancPluginChangeType_OrthancStopped) {
-    StopServers();
+    mtd::ServerRegistry::StopAll();
   } else {
     ForwardChange(change, level, resourceId);
   }
@@ -207,8 +170,7 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginRes
 }
 
 void ShutDown() {
-  StopServers();
-  tenantServers.clear();
+  mtd::ServerRegistry::StopAll();
   mtd::NodeHost::Stop();
 }
 
@@ -218,6 +180,7 @@ extern "C" {
 
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   mtd::SetOrthancContext(context);
+  mtd::SetServerApplier(mtd::ApplyServersFromJs);
   Orthanc::Logging::InitializePluginContext(context, PLUGIN_NAME);
 
   if (!OrthancPluginCheckVersion(context)) {
@@ -248,10 +211,9 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     Orthanc::SetDefaultDicomEncoding(answer.defaultEncoding.empty()
                                          ? Orthanc::Encoding_Latin1  // Orthanc's default
                                          : Orthanc::StringToEncoding(answer.defaultEncoding.c_str()));
-    for (TenantServerSpec& spec : answer.servers) {
-      spec.acceptedSopClasses = answer.acceptedSopClasses;
-      tenantServers.emplace_back(new TenantDicomServer(spec));
-    }
+    mtd::ServerRegistry::SetAcceptedSopClasses(answer.acceptedSopClasses);
+    Orthanc::DicomAssociationParameters::SetMinimumTlsVersion(answer.tlsMinimumVersion);
+    Orthanc::DicomAssociationParameters::SetAcceptedCiphers(answer.tlsCiphers);
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << PLUGIN_NAME ": " << e.What();
     ShutDown();

@@ -37,6 +37,11 @@ class RememberedAnswers {
     return std::nullopt;
   }
 
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.clear();
+  }
+
   void Remember(const std::string& question, const T& answer, const ReuseCondition& condition) {
     if (condition.uri.empty()) return;
     std::lock_guard<std::mutex> lock(mutex_);

@@ -12,7 +12,7 @@ namespace mtd {
 bool TenantRemoteModalities::IsSameAETitle(const std::string& aet1, const std::string& aet2) {
   bool same = false;
   bool ok = Ask(
-      spec_, kind::kSameAet, QuickDeadline(),
+      *Spec(), kind::kSameAet, QuickDeadline(),
       [&](Napi::Object& arguments) {
         arguments.Set("first", aet1);
         arguments.Set("second", aet2);
@@ -24,7 +24,7 @@ bool TenantRemoteModalities::IsSameAETitle(const std::string& aet1, const std::s
 bool TenantRemoteModalities::LookupAETitle(Orthanc::RemoteModalityParameters& modality, const std::string& aet) {
   Json::Value serialized;
   bool ok = Ask(
-      spec_, kind::kLookupModality, QuickDeadline(), [&](Napi::Object& arguments) { arguments.Set("aet", aet); },
+      *Spec(), kind::kLookupModality, QuickDeadline(), [&](Napi::Object& arguments) { arguments.Set("aet", aet); },
       [&](Napi::Value result) {
         FieldReader answer(kind::kLookupModality, result);
         if (!answer.IsNull()) serialized = answer.JsonObject();
@@ -34,7 +34,7 @@ bool TenantRemoteModalities::LookupAETitle(Orthanc::RemoteModalityParameters& mo
     modality = Orthanc::RemoteModalityParameters(serialized);
     return true;
   } catch (const Orthanc::OrthancException& e) {
-    LOG(ERROR) << spec_.name << ": the modality of AET \"" << aet << "\" cannot be read: " << e.What();
+    LOG(ERROR) << Spec()->name << ": the modality of AET \"" << aet << "\" cannot be read: " << e.What();
     return false;
   }
 }

@@ -11,13 +11,14 @@ namespace mtd {
 
 class TenantRemoteModalities : public Orthanc::DicomServer::IRemoteModalities {
  public:
-  explicit TenantRemoteModalities(const TenantServerSpec& spec) : spec_(spec) {}
+  explicit TenantRemoteModalities(const SpecHolder& spec) : holder_(spec) {}
 
   bool IsSameAETitle(const std::string& aet1, const std::string& aet2) override;
   bool LookupAETitle(Orthanc::RemoteModalityParameters& modality, const std::string& aet) override;
 
  private:
-  const TenantServerSpec& spec_;
+  std::shared_ptr<const TenantServerSpec> Spec() const { return holder_.Current(); }
+  const SpecHolder& holder_;
 };
 
 }  // namespace mtd

@@ -4,6 +4,7 @@
 #include "stores_in_progress.h"
 
 #include <atomic>
+#include <optional>
 #include <string>
 
 namespace mtd {
@@ -183,6 +184,85 @@ Napi::Value StoresInProgress(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), StoreInProgress::IsStoringInto(info[0].As<Napi::String>()));
 }
 
+// A global property of Orthanc's database (shared by every node of a cluster), read or
+// written on the thread pool: the database may be a remote PostgreSQL.
+class GlobalPropertyCall : public Napi::AsyncWorker {
+ public:
+  GlobalPropertyCall(Napi::Env env, int32_t property, std::optional<std::string> value)
+      : Napi::AsyncWorker(env, "orthanc-global-property"), deferred_(Napi::Promise::Deferred::New(env)),
+        property_(property), value_(std::move(value)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    OrthancPluginContext* context = orthancContext.load();
+    if (context == nullptr) {
+      SetError("no Orthanc context");
+      return;
+    }
+    if (value_) {
+      if (OrthancPluginSetGlobalProperty(context, property_, value_->c_str()) != OrthancPluginErrorCode_Success) {
+        SetError("cannot write global property " + std::to_string(property_));
+      }
+      return;
+    }
+    char* read = OrthancPluginGetGlobalProperty(context, property_, "");
+    if (read == nullptr) {
+      SetError("cannot read global property " + std::to_string(property_));
+      return;
+    }
+    result_ = read;
+    OrthancPluginFreeString(context, read);
+  }
+
+  void OnOK() override {
+    if (value_) deferred_.Resolve(Env().Undefined());
+    else deferred_.Resolve(Napi::String::New(Env(), result_));
+  }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int32_t property_;
+  std::optional<std::string> value_;
+  std::string result_;
+};
+
+Napi::Value GlobalProperty(const Napi::CallbackInfo& info, bool write) {
+  if (info.Length() < 1 || !info[0].IsNumber() || (write && (info.Length() < 2 || !info[1].IsString()))) {
+    throw Napi::TypeError::New(info.Env(), write ? "setGlobalProperty(number, string)" : "getGlobalProperty(number)");
+  }
+  auto* call = new GlobalPropertyCall(info.Env(), info[0].As<Napi::Number>().Int32Value(),
+                                      write ? std::optional<std::string>(info[1].As<Napi::String>().Utf8Value()) : std::nullopt);
+  Napi::Promise promise = call->Promise();
+  call->Queue();
+  return promise;
+}
+
+Napi::Value GetGlobalProperty(const Napi::CallbackInfo& info) { return GlobalProperty(info, false); }
+Napi::Value SetGlobalProperty(const Napi::CallbackInfo& info) { return GlobalProperty(info, true); }
+
+// The configuration file (or folder) Orthanc was started with, to name it in messages.
+Napi::Value GetConfigurationPath(const Napi::CallbackInfo& info) {
+  OrthancPluginContext* context = RequireContext(info.Env());
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  char* path = OrthancPluginGetConfigurationPath(context);
+#pragma GCC diagnostic pop
+  if (path == nullptr) return info.Env().Null();
+  Napi::String result = Napi::String::New(info.Env(), path);
+  OrthancPluginFreeString(context, path);
+  return result;
+}
+
+std::atomic<ServerApplier> serverApplier{nullptr};
+
+Napi::Value ApplyServers(const Napi::CallbackInfo& info) {
+  ServerApplier applier = serverApplier.load();
+  if (applier == nullptr) throw Napi::Error::New(info.Env(), "applyServers: no DICOM server can run here");
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "applyServers(specs) takes an array");
+  return applier(info.Env(), info[0]);
+}
+
 Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "setDispatcher(fn) takes a function");
@@ -194,6 +274,8 @@ Napi::Value SetDispatcher(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void SetOrthancContext(OrthancPluginContext* context) { orthancContext.store(context); }
+
+void SetServerApplier(ServerApplier applier) { serverApplier.store(applier); }
 
 namespace {
 
@@ -266,6 +348,10 @@ Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {
   exports.Set("restDelete", Napi::Function::New(env, Rest<RestMethod::Delete>, "restDelete"));
   exports.Set("getConfiguration", Napi::Function::New(env, GetConfiguration, "getConfiguration"));
   exports.Set("log", Napi::Function::New(env, Log, "log"));
+  exports.Set("applyServers", Napi::Function::New(env, ApplyServers, "applyServers"));
+  exports.Set("getGlobalProperty", Napi::Function::New(env, GetGlobalProperty, "getGlobalProperty"));
+  exports.Set("setGlobalProperty", Napi::Function::New(env, SetGlobalProperty, "setGlobalProperty"));
+  exports.Set("getConfigurationPath", Napi::Function::New(env, GetConfigurationPath, "getConfigurationPath"));
   exports.Set("storesInProgress", Napi::Function::New(env, StoresInProgress, "storesInProgress"));
   exports.Set("setDispatcher", Napi::Function::New(env, SetDispatcher, "setDispatcher"));
   return exports;

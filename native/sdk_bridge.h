@@ -30,6 +30,11 @@ RestAnswer RestPostHere(const std::string& uri, const std::string& body);
 RestAnswer RestPutHere(const std::string& uri);
 RestAnswer RestDeleteHere(const std::string& uri);
 
+// What applyServers(specs) of the bridge does: set by the plugin (native/server_registry.cpp);
+// without it (the unit-test build), applyServers throws.
+using ServerApplier = Napi::Value (*)(Napi::Env env, Napi::Value specs);
+void SetServerApplier(ServerApplier applier);
+
 // Orthanc's log, from any thread (no-op before the plugin context is set).
 void LogFromAnyThread(OrthancPluginLogLevel level, const std::string& message);
 

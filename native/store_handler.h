@@ -7,6 +7,8 @@
 
 #include "tenant_spec.h"
 
+#include <memory>
+
 #include <DicomNetworking/IStoreRequestHandler.h>
 
 #include <map>
@@ -18,7 +20,8 @@ namespace mtd {
 
 class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
  public:
-  explicit TenantStoreHandler(const TenantServerSpec& spec) : spec_(spec) {}
+  // The spec it was built with: a command runs to its end with it, whatever changes meanwhile.
+  explicit TenantStoreHandler(std::shared_ptr<const TenantServerSpec> spec) : specHolder_(std::move(spec)), spec_(*specHolder_) {}
 
   uint16_t Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
                   const std::string& calledAet) override;
@@ -40,6 +43,7 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   bool ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller);
   LabelsByLevel ReadLabels(const Ids& ids);
 
+  std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;
 };
 

@@ -9,16 +9,22 @@
 #include <Logging.h>
 #include <OrthancException.h>
 
+#include <fstream>
+
 namespace mtd {
 
-TenantDicomServer::TenantDicomServer(const TenantServerSpec& spec)
-    : spec_(spec), filter_(spec_), modalities_(spec_), server_(new Orthanc::DicomServer) {
-  server_->SetApplicationEntityTitle(spec_.aet);
-  server_->SetPortNumber(spec_.port);
-  server_->SetCalledApplicationEntityTitleCheck(spec_.checkCalledAet);
-  server_->SetAssociationTimeout(spec_.associationTimeoutSeconds);
-  server_->SetThreadsCount(spec_.threadsCount);
-  server_->SetMaximumPduLength(spec_.maximumPduLength);
+TenantDicomServer::TenantDicomServer(TenantServerSpec spec)
+    : spec_(std::move(spec)), filter_(spec_), modalities_(spec_), server_(new Orthanc::DicomServer) {
+  Configure(*spec_.Current());
+}
+
+void TenantDicomServer::Configure(const TenantServerSpec& spec) {
+  server_->SetApplicationEntityTitle(spec.aet);
+  server_->SetPortNumber(spec.port);
+  server_->SetCalledApplicationEntityTitleCheck(spec.checkCalledAet);
+  server_->SetAssociationTimeout(spec.associationTimeoutSeconds);
+  server_->SetThreadsCount(spec.threadsCount);
+  server_->SetMaximumPduLength(spec.maximumPduLength);
   server_->SetRemoteModalities(modalities_);
   server_->SetApplicationEntityFilter(filter_);
   server_->SetStoreRequestHandlerFactory(*this);
@@ -26,43 +32,79 @@ TenantDicomServer::TenantDicomServer(const TenantServerSpec& spec)
   server_->SetMoveRequestHandlerFactory(*this);
   // Also what makes the framework apply GetAcceptedSopClasses to C-STORE negotiation.
   server_->SetGetRequestHandlerFactory(*this);
+  if (spec.tls) {
+    server_->SetDicomTlsEnabled(true);
+    server_->SetOwnCertificatePath(spec.tls->privateKey, spec.tls->certificate);
+    server_->SetTrustedCertificatesPath(spec.tls->trustedCertificates);
+    server_->SetRemoteCertificateRequired(spec.tls->remoteCertificateRequired);
+    server_->SetMinimumTlsVersion(spec.tls->minimumVersion);
+    server_->SetAcceptedCiphers(spec.tls->ciphers);
+  }
 }
 
 TenantDicomServer::~TenantDicomServer() { Stop(); }
 
-Orthanc::IStoreRequestHandler* TenantDicomServer::ConstructStoreRequestHandler() { return new TenantStoreHandler(spec_); }
+void TenantDicomServer::Update(TenantServerSpec spec) {
+  spec_.Replace(std::move(spec));
+  filter_.Forget();
+}
 
-Orthanc::IFindRequestHandler* TenantDicomServer::ConstructFindRequestHandler() { return new TenantFindHandler(spec_); }
+Orthanc::IStoreRequestHandler* TenantDicomServer::ConstructStoreRequestHandler() { return new TenantStoreHandler(spec_.Current()); }
 
-Orthanc::IMoveRequestHandler* TenantDicomServer::ConstructMoveRequestHandler() { return new TenantMoveHandler(spec_); }
+Orthanc::IFindRequestHandler* TenantDicomServer::ConstructFindRequestHandler() { return new TenantFindHandler(spec_.Current()); }
 
-Orthanc::IGetRequestHandler* TenantDicomServer::ConstructGetRequestHandler() { return new TenantGetHandler(spec_); }
+Orthanc::IMoveRequestHandler* TenantDicomServer::ConstructMoveRequestHandler() { return new TenantMoveHandler(spec_.Current()); }
 
-bool TenantDicomServer::Start() {
+Orthanc::IGetRequestHandler* TenantDicomServer::ConstructGetRequestHandler() { return new TenantGetHandler(spec_.Current()); }
+
+namespace {
+// The framework would report an unusable TLS file only once an association arrives.
+std::string UnreadableTlsFile(const TlsSettings& tls) {
+  const std::pair<const char*, const std::string*> files[] = {{"DicomTlsCertificate", &tls.certificate},
+                                                              {"DicomTlsPrivateKey", &tls.privateKey},
+                                                              {"DicomTlsTrustedCertificates", &tls.trustedCertificates}};
+  for (const auto& [key, path] : files) {
+    if (path->empty()) return "\"" + std::string(key) + "\" is not set, in the tenant's entry nor globally";
+    if (!std::ifstream(*path).good()) return "\"" + std::string(key) + "\" " + *path + " cannot be read";
+  }
+  return std::string();
+}
+}  // namespace
+
+std::string TenantDicomServer::Start() {
+  const std::shared_ptr<const TenantServerSpec> spec = spec_.Current();
+  const std::string unreadable = spec->tls ? UnreadableTlsFile(*spec->tls) : std::string();
+  if (!unreadable.empty()) {
+    LOG(ERROR) << spec->name << ": DICOM TLS cannot start: " << unreadable << "; this tenant is not served, the other tenants are";
+    ReportState(spec->index, "Failed", "DICOM TLS cannot start: " + unreadable);
+    return "DICOM TLS cannot start: " + unreadable;
+  }
   try {
     server_->Start();
     running_ = true;
-    LOG(WARNING) << spec_.name << ": multitenant DICOM server listening on port " << spec_.port;
-    ReportState(spec_.index, "Listening");
-    return true;
+    LOG(WARNING) << spec->name << ": multitenant DICOM server listening on port " << spec->port
+                 << (spec->tls ? " (DICOM TLS)" : "");
+    ReportState(spec->index, "Listening");
+    return std::string();
   } catch (const Orthanc::OrthancException& e) {
-    const std::string why = "cannot listen on port " + std::to_string(spec_.port) + " (" + e.What() +
+    const std::string why = "cannot listen on port " + std::to_string(spec->port) + " (" + e.What() +
                             (e.HasDetails() ? std::string(": ") + e.GetDetails() : std::string()) + ")";
-    LOG(ERROR) << spec_.name << ": " << why << "; this tenant is not served, the other tenants are";
-    ReportState(spec_.index, "Failed", why);
-    return false;
+    LOG(ERROR) << spec->name << ": " << why << "; this tenant is not served, the other tenants are";
+    ReportState(spec->index, "Failed", why);
+    return why;
   }
 }
 
 void TenantDicomServer::Stop() {
   if (!running_) return;
   running_ = false;
+  const std::shared_ptr<const TenantServerSpec> spec = spec_.Current();
   try {
     server_->Stop();
   } catch (const Orthanc::OrthancException& e) {
-    LOG(ERROR) << spec_.name << ": error while stopping: " << e.What();
+    LOG(ERROR) << spec->name << ": error while stopping: " << e.What();
   }
-  ReportState(spec_.index, "Stopped");
+  ReportState(spec->index, "Stopped");
 }
 
 }  // namespace mtd

@@ -1,4 +1,4 @@
-// One tenant's DICOM server: an Orthanc::DicomServer with the tenant's AET and port,
+// One tenant's DICOM server: an Orthanc::DicomServer with the tenant's AET, port and TLS,
 // whose handlers (one interface per file: entity_filter, remote_modalities,
 // store_handler, find_handler, move_handler, get_handler) ask JavaScript.
 #pragma once
@@ -22,12 +22,19 @@ class TenantDicomServer : public Orthanc::IStoreRequestHandlerFactory,
                           public Orthanc::IMoveRequestHandlerFactory,
                           public Orthanc::IGetRequestHandlerFactory {
  public:
-  explicit TenantDicomServer(const TenantServerSpec& spec);
+  explicit TenantDicomServer(TenantServerSpec spec);
   ~TenantDicomServer() override;
 
-  // Logs and returns false when the port cannot be opened; other tenants go on.
-  bool Start();
+  // Opens the port. On failure (port taken, TLS files unusable), logs, reports the
+  // tenant "Failed" and returns why; other tenants go on. Empty on success.
+  std::string Start();
+  // Closes the port: no new association; those in progress finish first.
   void Stop();
+  bool IsRunning() const { return running_; }
+
+  std::shared_ptr<const TenantServerSpec> Spec() const { return spec_.Current(); }
+  // A spec with the same binding (SameBinding): applies to the commands that begin afterwards.
+  void Update(TenantServerSpec spec);
 
   Orthanc::IStoreRequestHandler* ConstructStoreRequestHandler() override;
   Orthanc::IFindRequestHandler* ConstructFindRequestHandler() override;
@@ -35,7 +42,9 @@ class TenantDicomServer : public Orthanc::IStoreRequestHandlerFactory,
   Orthanc::IGetRequestHandler* ConstructGetRequestHandler() override;
 
  private:
-  TenantServerSpec spec_;
+  void Configure(const TenantServerSpec& spec);
+
+  SpecHolder spec_;
   TenantEntityFilter filter_;
   TenantRemoteModalities modalities_;
   std::unique_ptr<Orthanc::DicomServer> server_;

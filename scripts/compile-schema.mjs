@@ -2,6 +2,7 @@
 // that the plugin compiles no schema at startup, and writes the bridge's message kinds
 // for the native shim. Writes, under build/generated/:
 //   configuration-validator.mjs   schemas/multitenant-dicom.schema.json
+//   server-validator.mjs          its server entry alone (a tenant added through REST)
 //   bridge-validators.mjs         one validator per message kind (src/bridge.ts REQUEST_SCHEMAS)
 //   bridge_kinds.h                the kinds as C++ constants (src/bridge.ts KINDS)
 // and the type declarations of the two modules.
@@ -23,10 +24,16 @@ function compileConfigurationSchema() {
   const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, code: { source: true, esm: true } });
   ajv.addKeyword({ keyword: 'x-expected', metaSchema: { type: 'string' } });
   writeFileSync(join(outputDirectory, 'configuration-validator.mjs'), standaloneCode.default(ajv, ajv.compile(schema)));
-  writeFileSync(
-    join(outputDirectory, 'configuration-validator.d.mts'),
-    "import type { ValidateFunction } from 'ajv';\ndeclare const validate: ValidateFunction;\nexport default validate;\n",
-  );
+  // One server entry alone: a tenant added through REST.
+  const serverAjv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, code: { source: true, esm: true } });
+  serverAjv.addKeyword({ keyword: 'x-expected', metaSchema: { type: 'string' } });
+  writeFileSync(join(outputDirectory, 'server-validator.mjs'), standaloneCode.default(serverAjv, serverAjv.compile(schema.definitions.server)));
+  for (const name of ['configuration-validator', 'server-validator']) {
+    writeFileSync(
+      join(outputDirectory, `${name}.d.mts`),
+      "import type { ValidateFunction } from 'ajv';\ndeclare const validate: ValidateFunction;\nexport default validate;\n",
+    );
+  }
 }
 
 async function compileBridge() {

@@ -147,15 +147,36 @@ export interface ServerSpec {
   associationTimeoutSeconds: number;
   threadsCount: number;
   maximumPduLength: number;
+  /** DICOM TLS of its port; absent: plaintext. */
+  tls?: TlsSpec;
+  /** What its C-MOVE sub-operations present to a destination with UseDicomTls. */
+  outgoingTls?: TlsSpec;
   store: StorePlan;
+}
+
+export interface TlsSpec {
+  certificate: string;
+  privateKey: string;
+  trustedCertificates: string;
+  remoteCertificateRequired: boolean;
+  minimumVersion: number;
+  ciphers: string[];
+}
+
+/** A tenant server as the native shim runs it: listening, or why not. */
+export interface ServerState {
+  index: number;
+  state: 'Listening' | 'Failed';
+  error?: string;
 }
 
 export interface InitializationAnswer {
   error?: string;
   locale?: string;
   defaultEncoding?: string;
-  servers?: ServerSpec[];
   acceptedSopClasses?: string[];
+  /** Orthanc's TLS options that hold for every C-MOVE sub-operation sent with DICOM TLS. */
+  outgoingTls?: { minimumVersion: number; ciphers: string[] };
   /** The changes of Orthanc's store that JS wants to hear of (see mixing.ts). */
   changes?: ChangeEvent['type'][];
 }

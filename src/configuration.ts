@@ -4,6 +4,7 @@
 
 import type { ErrorObject } from 'ajv';
 import validateSection from '../build/generated/configuration-validator.mjs';
+import validateServer from '../build/generated/server-validator.mjs';
 import schema from '../schemas/multitenant-dicom.schema.json' with { type: 'json' };
 import { LEVELS, type ResourceLevel } from './dicom.js';
 import { isJsonObject, type JsonObject } from './json.js';
@@ -12,8 +13,10 @@ export type { ResourceLevel } from './dicom.js';
 export type LabelsConstraint = 'All' | 'Any' | 'None';
 
 export interface TenantConfig {
-  /** Position of the server in "MultitenantDicom.Servers". */
+  /** Position of the server in "MultitenantDicom.Servers"; for a tenant added through REST, a number after them. */
   index: number;
+  /** Where it is defined: Orthanc's configuration, or PUT /plugins/multitenant-dicom/tenants/{AET}. */
+  origin?: 'configuration' | 'rest';
   aet: string;
   port: number;
   labels: string[];
@@ -24,6 +27,25 @@ export interface TenantConfig {
   /** Modality names; undefined: no per-tenant restriction. */
   allowedCallers?: string[];
   allowedMoveDestinations?: string[];
+  /** DICOM TLS of its port (the entry's DicomTls* keys over Orthanc's); absent: plaintext. */
+  tls?: TlsOptions;
+  /** The certificate its C-MOVE sub-operations present to a destination with UseDicomTls; absent: none configured. */
+  outgoingTls?: TlsOptions;
+}
+
+/** Orthanc's DicomTls* options, as they apply to one tenant. */
+export interface TlsOptions {
+  certificate: string; // "" when set nowhere (a tenant with TLS enabled then fails to start, saying so)
+  privateKey: string;
+  trustedCertificates: string;
+  remoteCertificateRequired: boolean;
+  minimumVersion: number;
+  ciphers: string[];
+}
+
+/** Orthanc's global DicomTls* options ("DicomTlsEnabled" and the others), as the core reads them. */
+export interface GlobalTlsOptions extends TlsOptions {
+  enabled: boolean;
 }
 
 /** Orthanc's global DICOM options, with the defaults of the Orthanc core. */
@@ -49,6 +71,7 @@ export interface DicomOptions {
   transcodeDicomProtocol: boolean; // "TranscodeDicomProtocol", true
   scuTimeoutSeconds: number;    // "DicomScuTimeout", 10
   overwriteInstances: boolean;  // "OverwriteInstances", false
+  tls: GlobalTlsOptions;        // "DicomTlsEnabled", "DicomTlsCertificate", ...
 }
 
 export interface PluginConfiguration {
@@ -66,6 +89,14 @@ export class ConfigurationError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigurationError';
+  }
+}
+
+/** A server whose AET or port another tenant (or Orthanc itself) already uses. */
+export class ConfigurationConflict extends ConfigurationError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigurationConflict';
   }
 }
 
@@ -90,6 +121,13 @@ interface ValidServer {
   ForeignInstances: 'Reject' | 'Share';
   AllowedCallers?: string[];
   AllowedMoveDestinations?: string[];
+  DicomTlsEnabled?: boolean;
+  DicomTlsCertificate?: string;
+  DicomTlsPrivateKey?: string;
+  DicomTlsTrustedCertificates?: string;
+  DicomTlsRemoteCertificateRequired?: boolean;
+  DicomTlsMinimumProtocolVersion?: number;
+  DicomTlsCiphersAccepted?: string[];
 }
 
 
@@ -146,6 +184,15 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
     transcodeDicomProtocol: readBoolean(config, 'TranscodeDicomProtocol', true),
     scuTimeoutSeconds: readUnsigned(config, 'DicomScuTimeout', 10),
     overwriteInstances: readBoolean(config, 'OverwriteInstances', false),
+    tls: {
+      enabled: readBoolean(config, 'DicomTlsEnabled', false),
+      certificate: readString(config, 'DicomTlsCertificate', ''),
+      privateKey: readString(config, 'DicomTlsPrivateKey', ''),
+      trustedCertificates: readString(config, 'DicomTlsTrustedCertificates', ''),
+      remoteCertificateRequired: readBoolean(config, 'DicomTlsRemoteCertificateRequired', true),
+      minimumVersion: readUnsigned(config, 'DicomTlsMinimumProtocolVersion', 0),
+      ciphers: readStrings(config, 'DicomTlsCiphersAccepted'),
+    },
   };
 }
 
@@ -174,7 +221,7 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
     // The AET names the server in messages only when it is itself valid.
     const aetIsValid = !errors.some((error) => [undefined, AET].includes(locate(error).key));
     throwFirst(errors, serverLocation(index, aetIsValid ? (rawServer as ValidServer).AET : undefined));
-    servers.push(checkAgainstOthers(index, rawServer as ValidServer, servers, dicom));
+    servers.push(checkAgainstOthers(index, rawServer as ValidServer, servers, dicom, serverLocation(index, (rawServer as ValidServer).AET)));
   }
 
   const warnings = [
@@ -188,26 +235,49 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
   return { servers, dicom, warnings, sectionPresent: true };
 }
 
+/**
+ * A tenant added through REST (PUT /plugins/multitenant-dicom/tenants/{AET}): its entry,
+ * checked as a server of the section is, against the other tenants. Throws a
+ * ConfigurationError naming the tenant, the key and what is expected, or a
+ * ConfigurationConflict for an AET or a port already in use.
+ */
+export function parseTenantEntry(raw: unknown, index: number, others: TenantConfig[], dicom: DicomOptions): TenantConfig {
+  const entry: unknown = structuredClone(raw);
+  const aet = isJsonObject(entry) && typeof entry[AET] === 'string' ? entry[AET] : undefined;
+  const errors = validateServer(entry) ? [] : (validateServer.errors ?? []);
+  // In the section's terms (Servers/0/...), which throwFirst reads.
+  const located = errors.map((error) => ({ ...error, instancePath: `/${SERVERS}/0${error.instancePath}` }));
+  const aetIsValid = !located.some((error) => [undefined, AET].includes(locate(error).key));
+  throwFirst(located, runtimeTenantLocation(aetIsValid ? aet : undefined));
+  const tenant = checkAgainstOthers(index, entry as ValidServer, others, dicom, runtimeTenantLocation(aet));
+  const unknown = unknownKeys(entry as JsonObject, SERVER_KEYS);
+  if (unknown.length > 0) throw new ConfigurationError(`${runtimeTenantLocation(aet)}: unknown key ${json(unknown[0])}`);
+  return { ...tenant, origin: 'rest' };
+}
+
+function runtimeTenantLocation(aet: string | undefined): string {
+  return aet === undefined ? 'The tenant' : `Tenant ${json(aet)}`;
+}
+
 /** The checks a schema cannot express, against Orthanc and the servers before this one. */
-function checkAgainstOthers(index: number, server: ValidServer, previous: TenantConfig[], dicom: DicomOptions): TenantConfig {
-  const location = serverLocation(index, server.AET);
+function checkAgainstOthers(index: number, server: ValidServer, previous: TenantConfig[], dicom: DicomOptions, location: string): TenantConfig {
   const strict = dicom.strictAetComparison;
 
   const sameAet = previous.find((other) => isSameAet(strict, other.aet, server.AET));
   if (sameAet) {
     const rule = strict ? 'StrictAetComparison is true, so case matters' : 'StrictAetComparison is false, so case is ignored';
-    fail(`${location}: "AET" duplicates the AET of ${SERVERS}[${sameAet.index}] (${json(sameAet.aet)}); AETs must be unique (${rule})`);
+    conflict(`${location}: "AET" duplicates the AET of ${otherName(sameAet, '')}; AETs must be unique (${rule})`);
   }
 
   if (server.Port === dicom.dicomPort) {
-    fail(`${location}: "Port" ${server.Port} is Orthanc's own DicomPort`);
+    conflict(`${location}: "Port" ${server.Port} is Orthanc's own DicomPort`);
   }
   if (server.Port === dicom.httpPort) {
-    fail(`${location}: "Port" ${server.Port} is Orthanc's own HttpPort`);
+    conflict(`${location}: "Port" ${server.Port} is Orthanc's own HttpPort`);
   }
   const samePort = previous.find((other) => other.port === server.Port);
   if (samePort) {
-    fail(`${location}: "Port" ${server.Port} is already used by ${SERVERS}[${samePort.index}] (AET ${json(samePort.aet)})`);
+    conflict(`${location}: "Port" ${server.Port} is already used by ${otherName(samePort, 'AET ')}`);
   }
 
   const levels = server.LabelsStoreLevels.map(toResourceLevel);
@@ -226,7 +296,23 @@ function checkAgainstOthers(index: number, server: ValidServer, previous: Tenant
     foreignInstances: server.ForeignInstances,
     ...(server.AllowedCallers && { allowedCallers: [...server.AllowedCallers] }),
     ...(server.AllowedMoveDestinations && { allowedMoveDestinations: [...server.AllowedMoveDestinations] }),
+    ...tlsOf(server, dicom.tls),
   };
+}
+
+/** A tenant's TLS: each DicomTls* key of its entry, else Orthanc's. */
+function tlsOf(server: ValidServer, global: GlobalTlsOptions): Pick<TenantConfig, 'tls' | 'outgoingTls'> {
+  const options: TlsOptions = {
+    certificate: server.DicomTlsCertificate ?? global.certificate,
+    privateKey: server.DicomTlsPrivateKey ?? global.privateKey,
+    trustedCertificates: server.DicomTlsTrustedCertificates ?? global.trustedCertificates,
+    remoteCertificateRequired: server.DicomTlsRemoteCertificateRequired ?? global.remoteCertificateRequired,
+    minimumVersion: server.DicomTlsMinimumProtocolVersion ?? global.minimumVersion,
+    ciphers: server.DicomTlsCiphersAccepted ?? global.ciphers,
+  };
+  const enabled = server.DicomTlsEnabled ?? global.enabled;
+  const outgoing = options.certificate !== '' && options.privateKey !== '' && options.trustedCertificates !== '';
+  return { ...(enabled && { tls: options }), ...(outgoing && { outgoingTls: options }) };
 }
 
 function toResourceLevel(spelling: string): ResourceLevel {
@@ -299,9 +385,9 @@ function serverLocation(index: number, aet?: string): string {
   return aet === undefined ? server : `${server} (AET ${json(aet)})`;
 }
 
-/** How a tenant is named in every log line: its place in the configuration and its AET. */
-export function tenantName(tenant: Pick<TenantConfig, 'index' | 'aet'>): string {
-  return serverLocation(tenant.index, tenant.aet);
+/** How a tenant is named in every log line: its place in the configuration (or REST) and its AET. */
+export function tenantName(tenant: Pick<TenantConfig, 'index' | 'aet' | 'origin'>): string {
+  return tenant.origin === 'rest' ? `MultitenantDicom tenant ${json(tenant.aet)} (added through REST)` : serverLocation(tenant.index, tenant.aet);
 }
 
 function unknownKeys(object: JsonObject, knownKeys: string[]): string[] {
@@ -310,6 +396,15 @@ function unknownKeys(object: JsonObject, knownKeys: string[]): string[] {
 
 function fail(message: string): never {
   throw new ConfigurationError(message);
+}
+
+function conflict(message: string): never {
+  throw new ConfigurationConflict(message);
+}
+
+// How another tenant is named in a message about this one.
+function otherName(other: TenantConfig, aetPrefix: string): string {
+  return other.origin === 'rest' ? `tenant ${json(other.aet)} (added through REST)` : `${SERVERS}[${other.index}] (${aetPrefix}${json(other.aet)})`;
 }
 
 function decodePointerSegment(segment: string): string {
@@ -337,6 +432,11 @@ function readString(config: JsonObject, key: string, fallback: string): string {
 function readBoolean(config: JsonObject, key: string, fallback: boolean): boolean {
   const value = config[key];
   return typeof value === 'boolean' ? value : fallback;
+}
+
+function readStrings(config: JsonObject, key: string): string[] {
+  const value = config[key];
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
 function readUnsigned(config: JsonObject, key: string, fallback: number): number {

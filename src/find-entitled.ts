@@ -197,13 +197,19 @@ async function entitledInstancesOf(orthanc: Orthanc, tenant: TenantConfig, level
   if (!isExactlyMatchable(patientId) || !isExactlyMatchable(uid)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
 
   // The UID with the PatientID: the same Study Instance UID may exist under two patients.
+  // Exactly: a PatientID may differ from another one by case only.
   let restriction: Record<string, string> = { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[level]]: uid };
   if (entitlement !== 'Instance') {
-    // Instances carry no labels: find the entitled resources at their level first.
+    // Instances carry no labels: find the entitled resources at their level first, by the
+    // keys at or above that level (Orthanc matches nothing on a key below a find's level).
+    const above = depth(entitlement) < depth(level);
+    const ancestor = stringOf(resource.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '';
+    if (above && !isExactlyMatchable(ancestor)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
     const entitled = await orthanc.find<FoundResource>({
       Level: entitlement,
-      Query: restriction,
+      Query: above ? { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[entitlement]]: ancestor } : restriction,
       ...labelFilter,
+      CaseSensitive: true,
       Expand: true,
       Short: true,
       RequestedTags: [UNIQUE_KEY[entitlement]],
@@ -217,6 +223,7 @@ async function entitledInstancesOf(orthanc: Orthanc, tenant: TenantConfig, level
     Level: 'Instance',
     Query: restriction,
     ...(entitlement === 'Instance' ? labelFilter : {}),
+    CaseSensitive: true,
     Expand: true,
     Short: true,
     RequestedTags: INSTANCE_TAGS,

@@ -3,7 +3,7 @@
 // once Orthanc's REST API answers, what needs it ("started").
 import { acceptedSopClasses } from './acceptance.js';
 import type { ServerSpec } from './bridge.js';
-import { ConfigurationError, parseConfiguration, tenantName, type PluginConfiguration, type TenantConfig } from './configuration.js';
+import { ConfigurationError, parseConfiguration, tenantName, type DicomOptions, type TenantConfig } from './configuration.js';
 import { coarseIsolationWarning } from './entitlement.js';
 import { scheduleProcessFaults } from './faults.js';
 import type { Handler } from './handler.js';
@@ -37,23 +37,27 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
   return {
     locale: stringOption(orthancConfiguration, 'Locale'),
     defaultEncoding: stringOption(orthancConfiguration, 'DefaultEncoding'),
-    servers: serverSpecs(configuration, faults.labelWrite),
     acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses, args.orthancVersion),
-    changes: configuration.servers.length > 0 ? [...CHANGES_OF_INTEREST] : [],
+    outgoingTls: { minimumVersion: configuration.dicom.tls.minimumVersion, ciphers: configuration.dicom.tls.ciphers },
+    changes: [...CHANGES_OF_INTEREST],
   };
 };
 
-export const started: Handler<'started'> = async (_args, { orthanc, tenants, mixing }) => {
+// The tenants' servers open now: those of the configuration, and those added through REST
+// (read from Orthanc's database, which answers from now on).
+export const started: Handler<'started'> = async (_args, { orthanc, tenants, mixing, runtimeTenants }) => {
+  await runtimeTenants.load();
+  await runtimeTenants.apply();
+  runtimeTenants.follow();
   const names = await orthanc.getJson<string[]>('/modalities');
   for (const warning of unknownModalityWarnings(tenants.all, new Set(names))) orthanc.warning(warning);
-  if (tenants.all.length > 0) mixing.start();
+  mixing.start();
   return true as const;
 };
 
 /** What the native shim needs to run each tenant's server. */
-export function serverSpecs(configuration: PluginConfiguration, failingLabelWrite?: number | 'last'): ServerSpec[] {
-  const { dicom } = configuration;
-  return configuration.servers.map((tenant) => ({
+export function serverSpecs(servers: TenantConfig[], dicom: DicomOptions, failingLabelWrite?: number | 'last'): ServerSpec[] {
+  return servers.map((tenant) => ({
     index: tenant.index,
     name: tenantName(tenant),
     aet: tenant.aet,
@@ -62,6 +66,8 @@ export function serverSpecs(configuration: PluginConfiguration, failingLabelWrit
     associationTimeoutSeconds: dicom.scpTimeoutSeconds,
     threadsCount: dicom.threadsCount,
     maximumPduLength: dicom.maximumPduLength,
+    ...(tenant.tls && { tls: tenant.tls }),
+    ...(tenant.outgoingTls && { outgoingTls: tenant.outgoingTls }),
     store: storePlan(tenant, { overwriteInstances: dicom.overwriteInstances, failingLabelWrite }),
   }));
 }

@@ -6,6 +6,7 @@ import { parseFaults } from './faults.js';
 import { Mixing } from './mixing.js';
 import type { NativeBridge } from './native.js';
 import { describeError, Orthanc } from './orthanc.js';
+import { RuntimeTenants } from './runtime-tenants.js';
 import { Tenants } from './tenants.js';
 
 const bridge = (process as unknown as { _linkedBinding(name: string): NativeBridge })._linkedBinding(
@@ -24,17 +25,20 @@ process.exit = ((code?: number) => {
   orthanc.error(`multitenant-dicom: JavaScript called process.exit(${code ?? ''}); ignored`);
 }) as typeof process.exit;
 
+const tenants = new Tenants();
+const faults = parseFaults(process.env['MTD_FAULT_INJECTION']);
 bridge.setDispatcher(
   createDispatcher({
     orthanc,
-    tenants: new Tenants(),
+    tenants,
     mixing: new Mixing(
       orthanc,
       { info: (message) => orthanc.info(message), error: (message) => orthanc.error(message) },
       (patientId) => bridge.storesInProgress(patientId),
     ),
-    faults: parseFaults(process.env['MTD_FAULT_INJECTION']),
+    faults,
     activity: new Activity(),
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults),
   }),
 );
 

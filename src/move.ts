@@ -13,6 +13,14 @@ import type { FindRequest, Orthanc } from './orthanc.js';
 
 export class RetrieveRequestError extends Error {}
 
+/** The unique key of each level as Orthanc names it in a resource's MainDicomTags. */
+const IDENTIFIER_NAME: Record<ResourceLevel, string> = {
+  Patient: 'PatientID',
+  Study: 'StudyInstanceUID',
+  Series: 'SeriesInstanceUID',
+  Instance: 'SOPInstanceUID',
+};
+
 export interface RetrieveKeys {
   level: ResourceLevel;
   tag: string; // the key the resources are looked up by
@@ -127,8 +135,10 @@ async function resourcesWithLiteralKeys(
   for (const value of values) {
     const matches = await orthanc.postRawForJson<{ ID: string; Type: string }[]>('/tools/lookup', value);
     for (const match of matches.filter((candidate) => candidate.Type === keys.level)) {
-      const labels = await orthanc.getJson<string[]>(`${URI_PREFIX[keys.level]}${match.ID}/labels`);
-      found.push({ ID: match.ID, Labels: labels, RequestedTags: { [keys.tag]: value } });
+      // /tools/lookup ignores case: keep only the resource whose identifier is the value itself.
+      const resource = await orthanc.getJson<{ Labels?: string[]; MainDicomTags?: Record<string, string> }>(`${URI_PREFIX[keys.level]}${match.ID}`);
+      const identifier = resource.MainDicomTags?.[IDENTIFIER_NAME[keys.level]];
+      if (identifier === value) found.push({ ID: match.ID, Labels: resource.Labels ?? [], RequestedTags: { [keys.tag]: value } });
     }
   }
   return found;

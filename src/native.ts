@@ -2,6 +2,8 @@
 // Inside Orthanc it is a linked binding of the embedded Node runtime; in plain Node
 // (unit tests) the same bridge is built by binding.gyp as build/Release/sdk_bridge.node.
 
+import type { ServerSpec, ServerState } from './bridge.js';
+
 export type LogLevel = 'info' | 'warning' | 'error';
 
 /** Rejection of a REST call: Orthanc's error code and its description. */
@@ -24,6 +26,16 @@ export interface NativeBridge {
   /** Orthanc's whole configuration, as JSON text. */
   getConfiguration(): string;
   log(level: LogLevel, message: string): void;
+  /**
+   * Makes the running tenant servers exactly these (started, stopped, reopened when their
+   * port or TLS changed, updated in place otherwise); resolves with each one's state.
+   */
+  applyServers(specs: ServerSpec[]): Promise<ServerState[]>;
+  /** A global property of Orthanc's database ("" when never set); shared by the nodes of a cluster. */
+  getGlobalProperty(property: number): Promise<string>;
+  setGlobalProperty(property: number, value: string): Promise<void>;
+  /** The configuration file (or folder) Orthanc was started with. */
+  getConfigurationPath(): string | null;
   /** Whether a C-STORE of this process is writing into this patient (stored, not yet labelled). */
   storesInProgress(patientId: string): boolean;
   setDispatcher(dispatcher: Dispatcher): void;

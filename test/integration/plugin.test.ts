@@ -7,6 +7,7 @@ import { echoOutcome, echoscu } from '../support/dcmtk.js';
 import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import {
   listeningLine,
+  literal,
   logMessages,
   multitenantSection,
   PACKAGE_VERSION,
@@ -69,6 +70,8 @@ describe('the plugin in Orthanc', () => {
       [portA, portB],
     );
 
+    // The port accepts a moment before the line reaches the log.
+    await orthanc.waitForLog(literal(listeningLine(1, 'TENANT_B', portB)), 30_000);
     const messages = logMessages(orthanc.log(), 'W');
     expect(messages).toContain(listeningLine(0, 'TENANT_A', portA));
     expect(messages).toContain(listeningLine(1, 'TENANT_B', portB));
@@ -115,7 +118,8 @@ describe('the plugin in Orthanc', () => {
       multitenantSection(tenantServer('BUSY', busyPort), tenantServer('FREE', freeTenantPort)),
       [freeTenantPort],
     );
-    await orthanc.waitForLog(/listening on port|cannot listen on port/);
+    // The servers open in configuration order; the port accepts a moment before the line reaches the log.
+    await orthanc.waitForLog(literal(listeningLine(1, 'FREE', freeTenantPort)), 30_000);
 
     const errors = logMessages(orthanc.log(), 'E');
     const busyError = errors.filter((message) => message.startsWith(`${tenantName(0, 'BUSY')}: cannot listen on port ${busyPort} (`));

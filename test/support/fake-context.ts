@@ -8,6 +8,7 @@ import type { HandlerContext } from '../../src/handler.js';
 import type { Mixing } from '../../src/mixing.js';
 import type { NativeBridge } from '../../src/native.js';
 import { Orthanc } from '../../src/orthanc.js';
+import { RuntimeTenants } from '../../src/runtime-tenants.js';
 import { Tenants } from '../../src/tenants.js';
 
 export interface FakeContext extends HandlerContext {
@@ -25,6 +26,10 @@ export function refusingBridge(log: (line: string) => void): NativeBridge {
     restPut: refuse,
     restDelete: refuse,
     getConfiguration: () => '{}',
+    applyServers: async () => [],
+    getGlobalProperty: async () => '',
+    setGlobalProperty: async () => {},
+    getConfigurationPath: () => null,
     log: (level, message) => log(`${level}: ${message}`),
     storesInProgress: () => false,
     setDispatcher: () => {},
@@ -41,12 +46,16 @@ export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: str
     noticeShared: (ids: Iterable<string>) => noticedPatients.push(...ids),
     markedAmong: async () => new Set<string>(),
   } as unknown as Mixing;
+  const bridge = makeBridge((line) => logs.push(line));
+  const orthanc = Orthanc.connect(bridge);
+  const faults = parseFaults(undefined);
   return {
-    orthanc: Orthanc.connect(makeBridge((line) => logs.push(line))),
+    orthanc,
     tenants,
     mixing,
-    faults: parseFaults(undefined),
+    faults,
     activity: new Activity(),
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults),
     logs,
     noticedPatients,
   };

@@ -70,6 +70,7 @@ const DEFAULT_DICOM_OPTIONS: DicomOptions = {
   transcodeDicomProtocol: true,
   scuTimeoutSeconds: 10,
   overwriteInstances: false,
+  tls: { enabled: false, certificate: '', privateKey: '', trustedCertificates: '', remoteCertificateRequired: true, minimumVersion: 0, ciphers: [] },
 };
 
 describe('the section and its "Servers"', () => {
@@ -484,6 +485,7 @@ describe('readDicomOptions', () => {
       transcodeDicomProtocol: false,
       scuTimeoutSeconds: 3,
       overwriteInstances: true,
+      tls: { enabled: false, certificate: '', privateKey: '', trustedCertificates: '', remoteCertificateRequired: true, minimumVersion: 0, ciphers: [] },
     });
   });
 

@@ -26,6 +26,10 @@ function fakeBridge(system: () => unknown) {
       throw new Error(`unexpected DELETE ${uri}`);
     },
     getConfiguration: () => '{}',
+    applyServers: async () => [],
+    getGlobalProperty: async () => '',
+    setGlobalProperty: async () => {},
+    getConfigurationPath: () => null,
     log: () => {},
     storesInProgress: () => false,
     setDispatcher: () => {},

@@ -16,7 +16,7 @@ describe('tenant servers', () => {
       DicomCheckCalledAet: true,
       MultitenantDicom: { Servers: [{ AET: 'A', Port: 4243, Labels: ['a'] }] },
     });
-    expect(serverSpecs(configuration)).toEqual([
+    expect(serverSpecs(configuration.servers, configuration.dicom)).toEqual([
       {
         index: 0,
         name: 'MultitenantDicom.Servers[0] (AET "A")',
@@ -49,7 +49,7 @@ describe('tenant servers', () => {
         ],
       },
     });
-    const plans = serverSpecs(configuration).map((spec) => spec.store);
+    const plans = serverSpecs(configuration.servers, configuration.dicom).map((spec) => spec.store);
     expect(plans.map((plan) => plan.askBeforePost)).toEqual([true, true]);
     expect(plans.map((plan) => plan.labelWrites)).toEqual([
       [
@@ -61,11 +61,11 @@ describe('tenant servers', () => {
         { level: 'Instance', label: 'b2' },
       ],
     ]);
-    expect(serverSpecs(configuration, 'last').map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
+    expect(serverSpecs(configuration.servers, configuration.dicom, 'last').map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
       ['a', 'fault!injected'],
       ['b1', 'fault!injected'],
     ]);
-    expect(serverSpecs(configuration, 1).map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
+    expect(serverSpecs(configuration.servers, configuration.dicom, 1).map((spec) => spec.store.labelWrites.map((write) => write.label))).toEqual([
       ['fault!injected', 'a'],
       ['fault!injected', 'b2'],
     ]);
