@@ -335,10 +335,10 @@ export interface FindQuery {
   /** The final status expected from Orthanc's own port ("Success" by default). */
   expectStatus?: string;
   /**
-   * A known mismatch of the plugin with the core: the differences found must all match
-   * `lines` (and there must be some). Remove it once the plugin is fixed.
+   * A known mismatch of the plugin with the core: the differences found (compareWithCore,
+   * prefixed with the tenant's AET) must be exactly `report`. Remove it once the plugin is fixed.
    */
-  knownMismatch?: { bug: string; lines: RegExp };
+  knownMismatch?: { bug: string; report: string[] };
 }
 
 interface ParsedKey {
