@@ -1,0 +1,227 @@
+// Patients of several senders (src/mixing.ts) over a fake Orthanc
+// (test/support/fake-orthanc.ts), driven as the shim drives it: change events, then its
+// 250 ms delay (vitest's fake timers), then what it asked of Orthanc.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ChangeEvent } from '../../src/bridge.js';
+import type { TenantConfig } from '../../src/configuration.js';
+import { orthancId, type OrthancIds } from '../../src/dicom.js';
+import { MIXED_LABEL, Mixing } from '../../src/mixing.js';
+import { Orthanc } from '../../src/orthanc.js';
+import { FakeOrthanc, TAG, type InstanceTags } from '../support/fake-orthanc.js';
+
+const DELAY_MS = 250;
+
+const tenant = (labels: string[]): Pick<TenantConfig, 'labels' | 'labelsStoreLevels'> => ({ labels, labelsStoreLevels: ['Study', 'Series', 'Instance'] });
+const A = tenant(['a']);
+const B = tenant(['b']);
+
+let fake: FakeOrthanc;
+let mixing: Mixing;
+let logs: string[];
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  fake = new FakeOrthanc();
+  logs = [];
+  mixing = new Mixing(
+    Orthanc.connect(fake.bridge),
+    { info: (message) => logs.push(`info: ${message}`), error: (message) => logs.push(`error: ${message}`) },
+    (patientId) => fake.bridge.storesInProgress(patientId),
+  );
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** Lets the delay pass, then every check it started run to its end (the fake answers at once). */
+async function afterDelay(): Promise<void> {
+  await vi.advanceTimersByTimeAsync(DELAY_MS);
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+function instance(patient: string, study: string, series: string, sop: string, more: InstanceTags = {}): InstanceTags {
+  return { PatientID: patient, StudyInstanceUID: study, SeriesInstanceUID: series, SOPInstanceUID: sop, ...more };
+}
+
+const newInstance = (ids: OrthancIds): ChangeEvent => ({ type: 'NewChildInstance', level: 'Patient', id: ids.Patient });
+const deleted = (level: ChangeEvent['level'], id: string): ChangeEvent => ({ type: 'Deleted', level, id });
+const mark = (patient: string) => `PUT /patients/${patient}/labels/${MIXED_LABEL}`;
+
+describe('a new instance', () => {
+  it('whose patient holds instances with other labels: the patient is marked, once', async () => {
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    const ids = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+
+    mixing.notice([newInstance(ids)]);
+    await afterDelay();
+
+    expect(fake.summary().filter((call) => !call.startsWith('GET'))).toEqual([mark(ids.Patient)]);
+    expect(fake.labelsOf('Patient', ids.Patient)).toEqual([MIXED_LABEL]);
+    expect(logs).toEqual([`info: multitenant-dicom: patient ${ids.Patient} holds instances of several senders: marked "${MIXED_LABEL}"`]);
+
+    fake.clearCalls();
+    mixing.notice([newInstance(fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.2')))]);
+    await afterDelay();
+    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'already marked').toEqual([]);
+  });
+
+  it('is judged a moment later: nothing is read before the delay', async () => {
+    const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+
+    mixing.notice([newInstance(ids)]);
+    await vi.advanceTimersByTimeAsync(DELAY_MS - 1);
+
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('whose patient holds instances of one sender only: nothing changes', async () => {
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    const ids = fake.storeThrough(A, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+
+    mixing.notice([newInstance(ids), newInstance(ids)]);
+    await afterDelay();
+
+    const uri = `/patients/${ids.Patient}`;
+    expect(fake.summary(), 'the patient read once, and nothing written').toEqual([`GET ${uri}`, `GET ${uri}/studies`, `GET ${uri}/series`, `GET ${uri}/instances`]);
+    expect(fake.labelsOf('Patient', ids.Patient)).toEqual([]);
+  });
+
+  it('from Orthanc\'s own port (no labels) into a tenant\'s patient: the patient is marked', async () => {
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    const ids = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+
+    mixing.notice([newInstance(ids)]);
+    await afterDelay();
+
+    expect(fake.summary()).toContain(mark(ids.Patient));
+  });
+
+  it('of a patient a store of this process is still labelling: judged only once the store is done', async () => {
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    // Stored, not labelled yet: it would look like another sender's.
+    const ids = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+    fake.storesInProgress.add(ids.Patient);
+
+    mixing.notice([newInstance(ids)]);
+    for (let period = 0; period < 3; period++) await afterDelay();
+    expect(fake.calls, 'nothing read while the store is in progress').toEqual([]);
+
+    fake.addLabel('Instance', ids.Instance, 'a');
+    fake.storesInProgress.delete(ids.Patient);
+    await afterDelay();
+
+    expect(fake.summary().length, 'read once the store is done').toBe(4);
+    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'its labels are A\'s: not marked').toEqual([]);
+  });
+
+  it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {
+    const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newInstance(ids)]);
+    fake.remove('Patient', ids.Patient);
+
+    await afterDelay();
+
+    expect(fake.summary().filter((call) => !call.startsWith('GET'))).toEqual([]);
+    expect(logs).toEqual([]);
+  });
+});
+
+describe('a deletion', () => {
+  /** Patient P1: A's study 1.1 stored after B's study 1.2 (Orthanc keeps B's PatientName), marked. */
+  function markedPatient(): { own: OrthancIds; other: OrthancIds } {
+    const other = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1', { PatientName: 'B^NAME' }));
+    const own = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1', { PatientName: 'A^NAME' }));
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.2', '1.1.2.1', { PatientName: 'A^NAME' }));
+    fake.addLabel('Patient', own.Patient, MIXED_LABEL);
+    return { own, other };
+  }
+
+  it('that leaves a marked patient with one sender: each of its resources is rebuilt, then the mark removed', async () => {
+    const { own, other } = markedPatient();
+    fake.remove('Study', other.Study);
+    expect(fake.mainTagsOf('Patient', own.Patient)[TAG.PatientName], 'what Orthanc kept').toBe('B^NAME');
+
+    mixing.notice([deleted('Study', other.Study)]);
+    await afterDelay(); // the marked patients are listed
+    await afterDelay(); // and checked
+
+    expect(fake.reconstructions).toEqual([
+      { level: 'Patient', id: own.Patient, body: { LimitToThisLevelMainDicomTags: true } },
+      { level: 'Study', id: own.Study, body: { LimitToThisLevelMainDicomTags: true } },
+      { level: 'Series', id: orthancId('P1', '1.1', '1.1.1'), body: { LimitToThisLevelMainDicomTags: true } },
+      { level: 'Series', id: orthancId('P1', '1.1', '1.1.2'), body: { LimitToThisLevelMainDicomTags: true } },
+    ]);
+    expect(fake.summary().at(-1)).toBe(`DELETE /patients/${own.Patient}/labels/${MIXED_LABEL}`);
+    expect(fake.labelsOf('Patient', own.Patient)).toEqual([]);
+    expect(fake.mainTagsOf('Patient', own.Patient)[TAG.PatientName]).toBe('A^NAME');
+    expect(logs).toEqual([`info: multitenant-dicom: patient ${own.Patient} now holds the instances of one sender: its values are rebuilt from them`]);
+  });
+
+  it('that leaves a marked patient with several senders: it stays marked, nothing is rebuilt', async () => {
+    const { own } = markedPatient();
+    fake.remove('Series', orthancId('P1', '1.1', '1.1.2'));
+
+    mixing.notice([deleted('Series', orthancId('P1', '1.1', '1.1.2'))]);
+    await afterDelay();
+    await afterDelay();
+
+    expect(fake.reconstructions).toEqual([]);
+    expect(fake.labelsOf('Patient', own.Patient)).toEqual([MIXED_LABEL]);
+    expect(fake.summary()).toContain(`find Patient {} All:${MIXED_LABEL}`);
+  });
+
+  it('after a new instance of a patient never marked: if it is left with one sender, it is rebuilt all the same', async () => {
+    // B's instance came and went before the patient was judged: Orthanc may keep its values.
+    const other = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+    const own = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newInstance(own)]);
+    fake.remove('Study', other.Study);
+    mixing.notice([deleted('Study', other.Study)]);
+
+    await afterDelay();
+
+    expect(fake.reconstructions.map((call) => call.level)).toEqual(['Patient', 'Study', 'Series']);
+    expect(fake.summary()).not.toContain(`DELETE /patients/${own.Patient}/labels/${MIXED_LABEL}`);
+  });
+
+  it('at start-up, the marked patients are checked as after a deletion', async () => {
+    const { own, other } = markedPatient();
+    fake.remove('Study', other.Study);
+
+    mixing.start();
+    await afterDelay();
+    await afterDelay();
+
+    expect(fake.labelsOf('Patient', own.Patient)).toEqual([]);
+    expect(fake.reconstructions.map((call) => call.level)).toEqual(['Patient', 'Study', 'Series', 'Series']);
+  });
+});
+
+describe('the marked patients among a C-FIND\'s', () => {
+  it('are found by PatientID with one /tools/find, and by Orthanc identifier for values /tools/find would read as patterns', async () => {
+    const patients = ['P1', 'P2', 'P*', 'A\\B', '', 'PX', 'A', 'B'];
+    for (const [index, patient] of patients.entries()) fake.storeThrough(A, instance(patient, `1.${index}`, `1.${index}.1`, `1.${index}.1.1`));
+    // Marked: P1, the pattern-like three's first and last, and those a pattern would reach.
+    for (const patient of ['P1', 'P*', '', 'PX', 'A', 'B']) fake.addLabel('Patient', orthancId(patient), MIXED_LABEL);
+
+    const marked = await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1', 'P2', 'P*', 'A\\B', '', 'P3']);
+
+    expect([...marked].sort()).toEqual(['', 'P*', 'P1']);
+    expect(fake.summary().sort()).toEqual(
+      [
+        'GET /system',
+        `find Patient {"0010,0020":"P1\\\\P2\\\\P3"} All:${MIXED_LABEL}`,
+        `GET /patients/${orthancId('P*')}/labels`,
+        `GET /patients/${orthancId('A\\B')}/labels`,
+        `GET /patients/${orthancId('')}/labels`,
+      ].sort(),
+    );
+  });
+
+  it('asks nothing for no patients, and answers none for a PatientID Orthanc does not hold', async () => {
+    expect(await mixing.markedAmong(Orthanc.connect(fake.bridge), [])).toEqual(new Set());
+    expect(fake.calls).toEqual([]);
+    expect(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P*'])).toEqual(new Set());
+  });
+});
