@@ -4,6 +4,7 @@
 #include "tenant_server.h"
 
 #include <Logging.h>
+#include <OrthancException.h>
 
 #include <map>
 #include <memory>
@@ -62,10 +63,16 @@ std::vector<ServerState> ServerRegistry::Apply(std::vector<TenantServerSpec> spe
     if (running != servers.end()) {
       running->second->Update(std::move(spec));
     } else {
-      auto server = std::make_unique<TenantDicomServer>(std::move(spec));
-      state.error = server->Start();
+      try {
+        auto server = std::make_unique<TenantDicomServer>(std::move(spec));
+        state.error = server->Start();
+        if (state.error.empty()) servers[index] = std::move(server);
+      } catch (const std::exception& e) {
+        state.error = e.what();
+      } catch (const Orthanc::OrthancException& e) {
+        state.error = e.What();
+      }
       if (!state.error.empty()) state.state = "Failed";
-      else servers[index] = std::move(server);
     }
     states.push_back(state);
   }

@@ -98,10 +98,12 @@ uint16_t TenantStoreHandler::Store(DcmDataset& dataset, const Caller& caller, st
 
 uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller) {
   const StorePlan& plan = spec_.store;
+  Ids ids;
+  if (!ComputeIds(dataset, ids, caller)) return plan.badFileFormatStatus;
+  // From the POST on, an instance of this patient may be seen without its labels yet.
+  StoreInProgress inProgress(ids["Patient"]);
   if (plan.askBeforePost) {
     // OverwriteInstances: a POST would replace what Orthanc holds, so JS decides first.
-    Ids ids;
-    if (!ComputeIds(dataset, ids, caller)) return plan.badFileFormatStatus;
     if (RestGetHere("/instances/" + ids["Instance"] + "/labels").ok()) {
       switch (AskHeld(ids, true, caller)) {
         case HeldDecision::Refuse: return plan.refusedStatus;
@@ -115,7 +117,6 @@ uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& 
   RestAnswer posted = RestPostHere("/instances", file);
   if (!posted.ok()) return PostFailure(posted.code, posted.Describe("POST /instances"), caller);
   std::string status;
-  Ids ids;
   if (!ReadPostAnswer(posted.body, status, ids)) {
     LOG(ERROR) << spec_.name << ": unexpected answer of Orthanc to POST /instances, the store fails: " << posted.body;
     return plan.failureStatus;
@@ -135,7 +136,6 @@ uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& 
 }
 
 uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& caller) {
-  StoreInProgress inProgress(ids.at("Patient"));
   KeyedLocks::Holder lock(studyLabelLocks, ids.at("Study"));
   std::map<std::string, std::set<std::string>> present;  // read once per level, when needed
   std::vector<std::string> added;

@@ -32,14 +32,16 @@ void TenantDicomServer::Configure(const TenantServerSpec& spec) {
   server_->SetMoveRequestHandlerFactory(*this);
   // Also what makes the framework apply GetAcceptedSopClasses to C-STORE negotiation.
   server_->SetGetRequestHandlerFactory(*this);
-  if (spec.tls) {
-    server_->SetDicomTlsEnabled(true);
-    server_->SetOwnCertificatePath(spec.tls->privateKey, spec.tls->certificate);
-    server_->SetTrustedCertificatesPath(spec.tls->trustedCertificates);
-    server_->SetRemoteCertificateRequired(spec.tls->remoteCertificateRequired);
-    server_->SetMinimumTlsVersion(spec.tls->minimumVersion);
-    server_->SetAcceptedCiphers(spec.tls->ciphers);
-  }
+}
+
+// The framework checks the files as they are set: only once they are known to be readable.
+static void ConfigureTls(Orthanc::DicomServer& server, const TlsSettings& tls) {
+  server.SetDicomTlsEnabled(true);
+  server.SetOwnCertificatePath(tls.privateKey, tls.certificate);
+  server.SetTrustedCertificatesPath(tls.trustedCertificates);
+  server.SetRemoteCertificateRequired(tls.remoteCertificateRequired);
+  server.SetMinimumTlsVersion(tls.minimumVersion);
+  server.SetAcceptedCiphers(tls.ciphers);
 }
 
 TenantDicomServer::~TenantDicomServer() { Stop(); }
@@ -80,6 +82,7 @@ std::string TenantDicomServer::Start() {
     return "DICOM TLS cannot start: " + unreadable;
   }
   try {
+    if (spec->tls) ConfigureTls(*server_, *spec->tls);
     server_->Start();
     running_ = true;
     LOG(WARNING) << spec->name << ": multitenant DICOM server listening on port " << spec->port

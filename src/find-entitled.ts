@@ -197,7 +197,9 @@ async function entitledInstancesOf(orthanc: Orthanc, tenant: TenantConfig, level
   if (!isExactlyMatchable(patientId) || !isExactlyMatchable(uid)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
 
   // The UID with the PatientID: the same Study Instance UID may exist under two patients.
-  // Exactly: a PatientID may differ from another one by case only.
+  // Kept on exact equality: /tools/find ignores case (and can page only then), and a
+  // PatientID may differ from another one by case only.
+  const ofThisPatient = <T extends FoundResource>(found: T[]) => found.filter((item) => patientOf(item) === patientId);
   let restriction: Record<string, string> = { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[level]]: uid };
   if (entitlement !== 'Instance') {
     // Instances carry no labels: find the entitled resources at their level first, by the
@@ -205,29 +207,31 @@ async function entitledInstancesOf(orthanc: Orthanc, tenant: TenantConfig, level
     const above = depth(entitlement) < depth(level);
     const ancestor = stringOf(resource.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '';
     if (above && !isExactlyMatchable(ancestor)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
-    const entitled = await orthanc.find<FoundResource>({
-      Level: entitlement,
-      Query: above ? { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[entitlement]]: ancestor } : restriction,
-      ...labelFilter,
-      CaseSensitive: true,
-      Expand: true,
-      Short: true,
-      RequestedTags: [UNIQUE_KEY[entitlement]],
-    });
+    const entitled = ofThisPatient(
+      await orthanc.find<FoundResource>({
+        Level: entitlement,
+        Query: above ? { [UNIQUE_KEY.Patient]: patientId, [UNIQUE_KEY[entitlement]]: ancestor } : restriction,
+        ...labelFilter,
+        Expand: true,
+        Short: true,
+        RequestedTags: [UNIQUE_KEY[entitlement], UNIQUE_KEY.Patient],
+      }),
+    );
     if (entitled.length === 0) return [];
     const uids = entitled.map((found) => stringOf(found.RequestedTags?.[UNIQUE_KEY[entitlement]]) ?? '');
     if (!uids.every(isExactlyMatchable)) return entitledInstancesThroughIds(orthanc, tenant, level, resource.ID);
     restriction = { ...restriction, [UNIQUE_KEY[entitlement]]: uids.join('\\') };
   }
-  return orthanc.find<EntitledInstance>({
-    Level: 'Instance',
-    Query: restriction,
-    ...(entitlement === 'Instance' ? labelFilter : {}),
-    CaseSensitive: true,
-    Expand: true,
-    Short: true,
-    RequestedTags: INSTANCE_TAGS,
-  });
+  return ofThisPatient(
+    await orthanc.find<EntitledInstance>({
+      Level: 'Instance',
+      Query: restriction,
+      ...(entitlement === 'Instance' ? labelFilter : {}),
+      Expand: true,
+      Short: true,
+      RequestedTags: [...INSTANCE_TAGS, UNIQUE_KEY.Patient],
+    }),
+  );
 }
 
 /** The same, by Orthanc identifiers: for values that cannot be matched exactly by /tools/find. */

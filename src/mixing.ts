@@ -24,6 +24,11 @@ export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewChildIns
 /** How long after a new instance its patient is checked: the store labels it meanwhile. */
 const CHECK_DELAY_MS = 250;
 const CONCURRENT_CHECKS = 2;
+/**
+ * A patient just marked is looked at again after this long: another node's store into it,
+ * a moment away from its labels, may have looked like another sender's.
+ */
+const RECHECK_DELAY_MS = 30_000;
 /** /tools/find constraints hold lists of values; SQL statements have a bounded size. */
 const CHUNK = 500;
 
@@ -155,6 +160,7 @@ export class Mixing {
         if (!marked) {
           await this.orthanc.put(`/patients/${patientId}/labels/${MIXED_LABEL}`);
           this.log.info(`multitenant-dicom: patient ${patientId} holds instances of several senders: marked "${MIXED_LABEL}"`);
+          setTimeout(() => this.noticePatient(patientId), RECHECK_DELAY_MS).unref();
         }
       } else if (marked || afterDeletion) {
         await this.repair(patientId, state);

@@ -198,6 +198,10 @@ export class FakeOrthanc {
     restDelete: async (uri) => {
       await this.serve({ method: 'DELETE', uri }, () => this.delete(uri));
     },
+    applyServers: async () => [],
+    getGlobalProperty: async () => '',
+    setGlobalProperty: async () => {},
+    getConfigurationPath: () => null,
     getConfiguration: () => JSON.stringify(this.configuration),
     log: (level: LogLevel, message: string) => this.logs.push(`${level}: ${message}`),
     storesInProgress: (patientId) => this.storesInProgress.has(patientId),

@@ -306,12 +306,11 @@ describe('a DICOM request\'s view of Orthanc', () => {
   });
 });
 
-// Known bugs of src/find-entitled.ts (entitledInstancesOf), kept as failing tests: when
-// fixed, `it.fails` fails, and these become plain `it`.
-describe('known bugs', () => {
-  it.fails('a shared study counts the tenant\'s instances of its own patient only, not those of a patient whose PatientID differs in case', async () => {
-    // /tools/find is case-insensitive unless "CaseSensitive": true (Orthanc 1.12.7), and
-    // the restriction {PatientID, StudyInstanceUID} of entitledInstancesOf does not ask it.
+// Bugs of src/find-entitled.ts (entitledInstancesOf) these tests found, fixed since.
+describe('the entitled instances of a shared resource', () => {
+  it('a shared study counts the tenant\'s instances of its own patient only, not those of a patient whose PatientID differs in case', async () => {
+    // /tools/find is case-insensitive unless "CaseSensitive": true (Orthanc 1.12.7): the
+    // restriction {PatientID, StudyInstanceUID} of entitledInstancesOf asks it.
     fake.storeThrough(B, instance('abc', '8.1', '8.1.1', '8.1.1.1', B_VALUES));
     fake.storeThrough(A, instance('abc', '8.1', '8.1.2', '8.1.2.1', A_VALUES));
     fake.storeThrough(A, instance('ABC', '8.1', '8.2.1', '8.2.1.1', { ...A_VALUES, PatientName: 'OTHER^PATIENT' }));
@@ -322,9 +321,9 @@ describe('known bugs', () => {
     expect(answers.map(byName)).toEqual([{ StudyInstanceUID: '8.1', PatientID: 'abc', NumberOfStudyRelatedInstances: '1', NumberOfStudyRelatedSeries: '1' }]);
   });
 
-  it.fails('a tenant whose entitlement is above the query level is answered the series of a patient that holds another sender\'s study', async () => {
-    // entitledInstancesOf asks `find Study {PatientID, SeriesInstanceUID}`: a constraint
-    // below the find's level, which Orthanc 1.12.7 answers with nothing.
+  it('a tenant whose entitlement is above the query level is answered the series of a patient that holds another sender\'s study', async () => {
+    // A constraint below a find's level (`find Study {SeriesInstanceUID}`) is answered with
+    // nothing by Orthanc 1.12.7: the entitled studies are found by the study's own UID.
     const NOT_A = tenant(2, ['a'], { labelsConstraint: 'None', labelsStoreLevels: ['Study'] });
     fake.storeThrough(tenant(0, ['a'], { labelsStoreLevels: ['Study'] }), instance('P1', '10.1', '10.1.1', '10.1.1.1'));
     fake.store(instance('P1', '10.2', '10.2.1', '10.2.1.1', { Modality: 'CT' }));

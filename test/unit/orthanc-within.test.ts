@@ -21,6 +21,10 @@ function heldBridge() {
     restPut: async (uri) => {
       throw new Error(`unexpected PUT ${uri}`);
     },
+    applyServers: async () => [],
+    getGlobalProperty: async () => '',
+    setGlobalProperty: async () => {},
+    getConfigurationPath: () => null,
     restDelete: async (uri) => {
       throw new Error(`unexpected DELETE ${uri}`);
     },

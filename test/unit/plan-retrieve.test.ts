@@ -193,6 +193,7 @@ describe('the destination of a C-MOVE', () => {
       allowTranscoding: false,
       destination: modalities.alpha,
       scuTimeoutSeconds: 10,
+      studies: [{ patientId: 'P1', studyInstanceUid: '12.1', instances: 1 }],
     });
 
     const strict = await cmove(A, 'DEST', { StudyInstanceUID: '12.1' }, readDicomOptions({ StrictAetComparison: true }));
@@ -217,7 +218,7 @@ describe('the destination of a C-MOVE', () => {
     const plan = await cmove(A, 'DEST', { StudyInstanceUID: '12.1' }, asynchronous);
 
     const instances = [orthancId('P1', '12.1', '12.1.1', '12.1.1.1')];
-    expect(plan).toEqual({ instances, allowTranscoding: false, submittedAsJob: true });
+    expect(plan).toEqual({ instances, studies: [{ patientId: 'P1', studyInstanceUid: '12.1', instances: 1 }], allowTranscoding: false, submittedAsJob: true });
     expect(fake.jobs).toEqual([
       { modality: 'alpha', body: { Resources: instances, Asynchronous: true, LocalAet: 'TENANT_0', MoveOriginatorAet: 'VIEWER', MoveOriginatorID: 7 } },
     ]);
@@ -226,7 +227,7 @@ describe('the destination of a C-MOVE', () => {
   it('with SynchronousCMove false and nothing to send, posts no job', async () => {
     const plan = await cmove(A, 'DEST', { StudyInstanceUID: '99.9' }, readDicomOptions({ SynchronousCMove: false }));
 
-    expect(plan).toEqual({ instances: [], allowTranscoding: false, destination: modalities.alpha, scuTimeoutSeconds: 10 });
+    expect(plan).toEqual({ instances: [], studies: [], allowTranscoding: false, destination: modalities.alpha, scuTimeoutSeconds: 10 });
     expect(fake.jobs).toEqual([]);
   });
 });

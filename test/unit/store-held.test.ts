@@ -2,6 +2,7 @@
 // test/unit/store.test.ts leaves out (the decision to store again, the tenants whose
 // entitlement is above the instance, and that sharing an instance ends with its patient
 // marked "multitenant-mixed").
+import { Activity } from '../../src/activity.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfiguration, type TenantConfig } from '../../src/configuration.js';
 import { parseFaults } from '../../src/faults.js';
@@ -10,6 +11,7 @@ import type { OrthancIds } from '../../src/dicom.js';
 import { MIXED_LABEL, Mixing } from '../../src/mixing.js';
 import { Orthanc } from '../../src/orthanc.js';
 import { storeHeld } from '../../src/store.js';
+import { RuntimeTenants } from '../../src/runtime-tenants.js';
 import { Tenants } from '../../src/tenants.js';
 import { FakeOrthanc } from '../support/fake-orthanc.js';
 
@@ -37,7 +39,15 @@ beforeEach(() => {
   const orthanc = Orthanc.connect(fake.bridge);
   const tenants = new Tenants();
   tenants.configure({ ...parseConfiguration({}), servers: [OWNER, SHARING, BY_STUDY, NONE_SHARING], sectionPresent: true });
-  context = { orthanc, tenants, mixing: new Mixing(orthanc, { info: () => {}, error: () => {} }), faults: parseFaults(undefined) };
+  const faults = parseFaults(undefined);
+  context = {
+    orthanc,
+    tenants,
+    mixing: new Mixing(orthanc, { info: () => {}, error: () => {} }),
+    faults,
+    activity: new Activity(),
+    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, faults),
+  };
 });
 
 afterEach(() => {
