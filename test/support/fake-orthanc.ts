@@ -46,6 +46,7 @@
 import type { TenantConfig } from '../../src/configuration.js';
 import { depth, LEVELS, orthancId, Tags, type OrthancIds, type ResourceLevel } from '../../src/dicom.js';
 import type { Dispatcher, LogLevel, NativeBridge } from '../../src/native.js';
+import type { FindRequest } from '../../src/orthanc.js';
 
 /** The tags tests name (any other tag is given in hex). */
 export const TAG = {
@@ -557,16 +558,8 @@ export class FakeOrthanc {
   }
 }
 
-/** A /tools/find body as the plugin sends it. */
-export interface FindCallBody {
-  Level: ResourceLevel;
-  Query: Record<string, string>;
-  Labels?: string[];
-  LabelsConstraint?: 'All' | 'Any' | 'None';
-  CaseSensitive?: boolean;
-  Expand?: boolean;
-  Short?: boolean;
-  RequestedTags?: string[];
+/** A /tools/find body as the plugin sends it: paged, and in its cheapest form when it can. */
+export interface FindCallBody extends FindRequest {
   ResponseContent?: string[];
   Limit?: number;
   Since?: number;

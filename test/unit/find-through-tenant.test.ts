@@ -11,18 +11,10 @@ import { findThroughTenant } from '../../src/find.js';
 import { MIXED_LABEL, Mixing } from '../../src/mixing.js';
 import { Orthanc, REQUEST_CONCURRENCY } from '../../src/orthanc.js';
 import type { QueryElement } from '../../src/query.js';
+import { tenantConfig } from '../support/tenant-config.js';
 import { FakeOrthanc, TAG, vrOf, type InstanceTags, type TagName } from '../support/fake-orthanc.js';
 
-const tenant = (index: number, labels: string[], overrides: Partial<TenantConfig> = {}): TenantConfig => ({
-  index,
-  aet: `TENANT_${index}`,
-  port: 4243 + index,
-  labels,
-  labelsConstraint: 'All',
-  labelsStoreLevels: ['Study', 'Series', 'Instance'],
-  foreignInstances: 'Reject',
-  ...overrides,
-});
+const tenant = tenantConfig;
 const A = tenant(0, ['a']);
 const B = tenant(1, ['b']);
 /** A, labelling patients too: PATIENT-level queries see its patients. */

@@ -8,18 +8,10 @@ import { orthancId, Tags } from '../../src/dicom.js';
 import { MoveStatus, planRetrieve } from '../../src/move.js';
 import { Orthanc } from '../../src/orthanc.js';
 import type { QueryElement } from '../../src/query.js';
+import { tenantConfig } from '../support/tenant-config.js';
 import { FakeOrthanc, TAG, vrOf, type InstanceTags, type TagName } from '../support/fake-orthanc.js';
 
-const tenant = (index: number, labels: string[], overrides: Partial<TenantConfig> = {}): TenantConfig => ({
-  index,
-  aet: `TENANT_${index}`,
-  port: 4243 + index,
-  labels,
-  labelsConstraint: 'All',
-  labelsStoreLevels: ['Study', 'Series', 'Instance'],
-  foreignInstances: 'Reject',
-  ...overrides,
-});
+const tenant = tenantConfig;
 const A = tenant(0, ['a'], { labelsStoreLevels: ['Patient', 'Study', 'Series', 'Instance'] });
 const B = tenant(1, ['b']);
 
