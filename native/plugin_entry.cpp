@@ -44,6 +44,7 @@ struct InitializationAnswer {
   std::vector<TenantServerSpec> servers;
   std::vector<std::string> acceptedSopClasses;
   std::set<std::string> changes;  // the change types JS listens to
+  std::string explorerExtension;  // JavaScript for Orthanc's legacy explorer
 };
 
 std::string OptionalString(const FieldReader& object, const char* key) {
@@ -82,6 +83,7 @@ void ReadInitializationAnswer(Napi::Value result, InitializationAnswer& answer) 
   answer.acceptedSopClasses = object.Field("acceptedSopClasses").Strings();
   for (const FieldReader& server : object.Field("servers").Items()) answer.servers.push_back(ReadServerSpec(server));
   for (const std::string& change : object.Field("changes").Strings()) answer.changes.insert(change);
+  answer.explorerExtension = OptionalString(object, "explorerExtension");
 }
 
 bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
@@ -261,6 +263,12 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
   mtd::RegisterRestRoutes(context);
+  // The status page (src/status.ts): Orthanc Explorer 2's settings offer to open it, and the
+  // legacy explorer links to it.
+  OrthancPluginSetRootUri2(context, PLUGIN_NAME, "/plugins/" PLUGIN_NAME "/ui/");
+  if (!answer.explorerExtension.empty()) {
+    OrthancPluginExtendOrthancExplorer2(context, PLUGIN_NAME, answer.explorerExtension.c_str());
+  }
   return 0;
 }
 
