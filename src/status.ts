@@ -101,12 +101,24 @@ export async function answerRoute(routes: Route[], request: Requests['rest'], co
       const allow = Object.keys(route.methods).join(', ');
       return { ...errorAnswer(405, `${request.method} is not allowed on ${where} (allowed: ${allow})`), allow };
     }
-    return handler({ ...request, params: match.slice(1) }, context);
+    return handler({ ...request, query: decodeQuery(request.query), params: match.slice(1) }, context);
   }
   return errorAnswer(404, `no route ${request.method} ${where}`);
 }
 
 export const rest: Handler<'rest'> = (args, context) => answerRoute(ROUTES, args, context);
+
+/**
+ * The query parameters, URL-decoded ("+" is a space): Orthanc 1.12.7 hands them to plugins
+ * as they were in the URL.
+ */
+function decodeQuery(query: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(query).map(([name, value]) => [formDecode(name), formDecode(value)]));
+}
+
+function formDecode(text: string): string {
+  return safeDecode(text.replaceAll('+', ' '));
+}
 
 function safeDecode(text: string): string {
   try {

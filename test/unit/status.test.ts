@@ -144,3 +144,16 @@ describe('the legacy explorer\'s extension', () => {
     expect(EXPLORER_EXTENSION).toContain('"../plugins/multitenant-dicom/ui/"');
   });
 });
+
+describe('query parameters', () => {
+  it('are URL-decoded, as Orthanc passes them as they were in the URL', async () => {
+    const fake = context(join(directory, 'decoded-audit.jsonl'));
+    fake.activity.record([
+      { type: 'operation', tenant: 0, operation: 'C-STORE', at: Date.parse('2026-12-06T10:00:00Z'), durationMs: 1, callingAet: 'M', calledAet: 'HOSPITAL_A', peer: '127.0.0.1', status: 0, patientIds: ['DOE JOHN+%'] },
+    ]);
+    const answer = await call(fake, 'GET', '/audit', { since: '2026-12-06T09%3A00%3A00%2B00%3A00', patient: 'DOE+JOHN%2B%25' });
+    expect(answer.status, answer.body).toBe(200);
+    expect(answer.json).toHaveLength(1);
+    await fake.activity.audit!.close();
+  });
+});
