@@ -20,7 +20,7 @@ const COLORS: Record<Operation, string> = {
 };
 const COUNTERS: { key: keyof TenantStatus['Counters']; name: string; failed?: boolean }[] = [
   { key: 'Associations', name: 'Associations' },
-  { key: 'AssociationsRefused', name: 'Refused', failed: true },
+  { key: 'AssociationsRefused', name: 'Associations refused', failed: true },
   { key: 'Echo', name: 'C-ECHO' },
   { key: 'Store', name: 'C-STORE' },
   { key: 'StoreFailed', name: 'C-STORE failed', failed: true },
