@@ -27,7 +27,7 @@ export interface AuditEntry {
   PeerAddress: string;
   /** C-FIND, C-MOVE, C-GET: QueryRetrieveLevel as received (null when absent, or the command was refused before it was read). */
   Level?: string | null;
-  /** C-FIND, C-MOVE, C-GET: the keys as received, by keyword (by tag "gggg,eeee" when it has none); null: a universal (empty) key, or a binary or sequence value. */
+  /** C-FIND, C-MOVE, C-GET: the keys as received, by keyword (by tag "gggg,eeee" when it has none); an empty key is "", a binary or sequence value null. */
   Query?: Record<string, string | null> | null;
   /** C-STORE: the instance's; C-FIND: those answered; C-MOVE, C-GET: those of the instances sent. */
   PatientIDs?: string[];
