@@ -42,6 +42,7 @@ struct InitializationAnswer {
   std::set<std::string> changes;  // the change types JS listens to
   unsigned int tlsMinimumVersion = 0;   // for the C-MOVE sub-operations sent with DICOM TLS
   std::set<std::string> tlsCiphers;
+  std::string explorerExtension;  // JavaScript for Orthanc's legacy explorer
 };
 
 std::string OptionalString(const FieldReader& object, const char* key) {
@@ -59,6 +60,7 @@ void ReadInitializationAnswer(Napi::Value result, InitializationAnswer& answer) 
   const FieldReader tls = object.Field("outgoingTls");
   answer.tlsMinimumVersion = tls.Field("minimumVersion").Unsigned();
   for (const std::string& cipher : tls.Field("ciphers").Strings()) answer.tlsCiphers.insert(cipher);
+  answer.explorerExtension = OptionalString(object, "explorerExtension");
 }
 
 bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
@@ -223,6 +225,12 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
   mtd::RegisterRestRoutes(context);
+  // The status page (src/status.ts): Orthanc Explorer 2's settings offer to open it, and the
+  // legacy explorer links to it.
+  OrthancPluginSetRootUri2(context, PLUGIN_NAME, "/plugins/" PLUGIN_NAME "/ui/");
+  if (!answer.explorerExtension.empty()) {
+    OrthancPluginExtendOrthancExplorer2(context, PLUGIN_NAME, answer.explorerExtension.c_str());
+  }
   return 0;
 }
 

@@ -30,6 +30,7 @@ struct RestAnswerFromJs {
   uint16_t status = 500;
   std::string contentType = "application/json";
   std::string body;
+  std::string allow;  // 405: the allowed methods, e.g. "GET"
 };
 
 OrthancPluginErrorCode AnswerRest(OrthancPluginRestOutput* output, const char* url, const OrthancPluginHttpRequest* request) {
@@ -54,6 +55,7 @@ OrthancPluginErrorCode AnswerRest(OrthancPluginRestOutput* output, const char* u
         answer.status = static_cast<uint16_t>(reader.Field("status").Unsigned());
         answer.contentType = reader.Field("contentType").String();
         answer.body = reader.Field("body").String();
+        if (reader.Has("allow")) answer.allow = reader.Field("allow").String();
       },
       std::chrono::steady_clock::now() + kRestAnswerTimeout);
   if (!outcome.ok()) {
@@ -65,6 +67,9 @@ OrthancPluginErrorCode AnswerRest(OrthancPluginRestOutput* output, const char* u
   if (answer.status == 200) {
     OrthancPluginAnswerBuffer(context, output, answer.body.data(), static_cast<uint32_t>(answer.body.size()),
                               answer.contentType.c_str());
+  } else if (answer.status == 405) {
+    // Orthanc sends a 405 only this way (with an Allow header, without a body).
+    OrthancPluginSendMethodNotAllowed(context, output, answer.allow.empty() ? "GET" : answer.allow.c_str());
   } else {
     OrthancPluginSetHttpHeader(context, output, "Content-Type", answer.contentType.c_str());
     OrthancPluginSendHttpStatus(context, output, answer.status, answer.body.data(), static_cast<uint32_t>(answer.body.size()));

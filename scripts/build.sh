@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds everything, inside the Debian 13 environment (scripts/debian13.sh):
-#   build/generated/                   the configuration schema, compiled by ajv (standalone)
+#   build/generated/                   the configuration schema, compiled by ajv (standalone),
+#                                      and the status page (src/ui/, one HTML document)
 #   build/bundle.js                    the TypeScript, type-checked and bundled by esbuild
 #   build/libOrthancMultitenantDicom.so  the plugin (CMakeLists.txt via cmake-js), bundle embedded
 #   build/Release/sdk_bridge.node      the SDK bridge as a plain addon for unit tests (binding.gyp)
@@ -12,6 +13,7 @@ exec 9>build/.lock
 flock 9  # concurrent builds share build/
 
 node scripts/compile-schema.mjs
+node scripts/compile-ui.mjs
 npx tsc --noEmit -p .
 npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=iife \
   --outfile=build/bundle.js --log-level=warning

@@ -1,5 +1,5 @@
 // `npm start`: builds the plugin, then runs Orthanc with it and a demo configuration
-// of two tenants, storage under ./var/demo. Ctrl-C stops Orthanc cleanly.
+// of two tenants, storage and the audit trail under ./var/demo. Ctrl-C stops Orthanc cleanly.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +29,7 @@ const configuration = {
       { AET: 'HOSPITAL_A', Port: dicomPort + 1, Labels: ['hospital-a'] },
       { AET: 'HOSPITAL_B', Port: dicomPort + 2, Labels: ['hospital-b'] },
     ],
+    AuditLog: { Path: join(demoDirectory, 'audit.jsonl') },
   },
 };
 
@@ -50,6 +51,9 @@ await waitForHttp(`http://127.0.0.1:${httpPort}/system`);
 console.log(`
 Orthanc is running with the multitenant-dicom plugin (configuration: ${configurationPath})
   HTTP (Orthanc Explorer, REST):  http://localhost:${httpPort}/
+  Status page of the tenants:     http://localhost:${httpPort}/plugins/multitenant-dicom/ui/
+  Metrics (Prometheus):           http://localhost:${httpPort}/plugins/multitenant-dicom/metrics
+  Audit trail:                    ${configuration.MultitenantDicom.AuditLog.Path}
   Orthanc's own DICOM port:       AET ORTHANC on port ${dicomPort}
 ${configuration.MultitenantDicom.Servers.map((server) => `  Tenant DICOM server:            AET ${server.AET} on port ${server.Port} (labels: ${server.Labels.join(', ')})`).join('\n')}
 Try: echoscu -aet WORKSTATION -aec HOSPITAL_A localhost ${dicomPort + 1}

@@ -179,6 +179,8 @@ export interface InitializationAnswer {
   outgoingTls?: { minimumVersion: number; ciphers: string[] };
   /** The changes of Orthanc's store that JS wants to hear of (see mixing.ts). */
   changes?: ChangeEvent['type'][];
+  /** JavaScript for Orthanc's legacy explorer (OrthancPluginExtendOrthancExplorer2): a link to the status page. */
+  explorerExtension?: string;
 }
 
 export type FindAnswer = Record<string, string>;
@@ -218,7 +220,8 @@ export interface Answers {
   retrieve: RetrievePlan;
   changes: undefined;
   events: undefined;
-  rest: { status: number; contentType: string; body: string };
+  /** `allow`: with status 405, the allowed methods ("GET, PUT"), sent as the Allow header (Orthanc sends a 405 without a body). */
+  rest: { status: number; contentType: string; body: string; allow?: string };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -74,9 +74,16 @@ export interface DicomOptions {
   tls: GlobalTlsOptions;        // "DicomTlsEnabled", "DicomTlsCertificate", ...
 }
 
+/** "AuditLog" of the section: where the audit trail of the tenants' DICOM operations goes. */
+export interface AuditLogConfig {
+  path: string;
+}
+
 export interface PluginConfiguration {
   /** Empty when the section, its "Servers" or their list is missing: nothing starts. */
   servers: TenantConfig[];
+  /** Absent: no audit trail. */
+  auditLog?: AuditLogConfig;
   dicom: DicomOptions;
   /** One line per ignored unknown key, for the caller to log. */
   warnings: string[];
@@ -102,6 +109,7 @@ export class ConfigurationConflict extends ConfigurationError {
 
 const SECTION = 'MultitenantDicom';
 const SERVERS = 'Servers';
+const AUDIT_LOG = 'AuditLog';
 const AET = 'AET';
 const LABELS_STORE_LEVELS = 'LabelsStoreLevels';
 /** Schema annotation holding the human wording of what a value must be. */
@@ -110,6 +118,7 @@ const EXPECTED = 'x-expected';
 const serverSchema = schema.definitions.server;
 const SECTION_KEYS = Object.keys(schema.properties);
 const SERVER_KEYS = Object.keys(serverSchema.properties);
+const AUDIT_LOG_KEYS = Object.keys(schema.properties.AuditLog.properties);
 
 /** A server of the section once the schema has accepted it (and filled in its defaults). */
 interface ValidServer {
@@ -211,7 +220,9 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
   const section: unknown = structuredClone(configuration[SECTION]);
   const schemaErrors = validateSection(section) ? [] : (validateSection.errors ?? []);
 
-  throwFirst(schemaErrors.filter((error) => locate(error).server === undefined), SECTION);
+  throwFirst(schemaErrors.filter((error) => locate(error).server === undefined && locate(error).object === undefined), SECTION);
+  throwFirst(schemaErrors.filter((error) => locate(error).object === AUDIT_LOG), `${SECTION}.${AUDIT_LOG}`);
+  const rawAuditLog = (section as JsonObject)[AUDIT_LOG] as { Path: string } | undefined;
   // From here on the section is an object whose "Servers", if any, is an array.
   const rawServers = ((section as JsonObject)[SERVERS] ?? []) as unknown[];
 
@@ -226,13 +237,22 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
 
   const warnings = [
     ...unknownKeys(section as JsonObject, SECTION_KEYS).map((key) => `${SECTION}: unknown key ${json(key)} is ignored`),
+    ...unknownKeys((rawAuditLog ?? {}) as JsonObject, AUDIT_LOG_KEYS).map(
+      (key) => `${SECTION}.${AUDIT_LOG}: unknown key ${json(key)} is ignored`,
+    ),
     ...servers.flatMap((server) =>
       unknownKeys(rawServers[server.index] as JsonObject, SERVER_KEYS).map(
         (key) => `${serverLocation(server.index, server.aet)}: unknown key ${json(key)} is ignored`,
       ),
     ),
   ];
-  return { servers, dicom, warnings, sectionPresent: true };
+  return {
+    servers,
+    ...(rawAuditLog !== undefined && { auditLog: { path: rawAuditLog.Path } }),
+    dicom,
+    warnings,
+    sectionPresent: true,
+  };
 }
 
 /**
@@ -323,9 +343,14 @@ function toResourceLevel(spelling: string): ResourceLevel {
   return level;
 }
 
-/** Where a schema error is, inside the section: a key of the section, or a server and maybe one of its keys and an item of it. */
+/**
+ * Where a schema error is, inside the section: a key of the section, a server and maybe
+ * one of its keys and an item of it, or a key of an object of the section ("AuditLog").
+ */
 interface Place {
   server?: number;
+  /** A key of the section whose value is an object, when the error is inside that object. */
+  object?: string;
   key?: string;
   item?: number;
 }
@@ -338,6 +363,9 @@ function locate(error: ErrorObject): Place {
   const [first, second, third, fourth] = path;
   if (first === SERVERS && second !== undefined) {
     return { server: Number(second), key: third, item: fourth === undefined ? undefined : Number(fourth) };
+  }
+  if (first === AUDIT_LOG && second !== undefined) {
+    return { object: AUDIT_LOG, key: second };
   }
   return { key: first };
 }
@@ -363,8 +391,8 @@ function throwFirst(errors: ErrorObject[], location: string): void {
 
 function byPlaceInSchema(a: ErrorObject, b: ErrorObject): number {
   const rank = (error: ErrorObject): [number, number] => {
-    const { server, key, item } = locate(error);
-    const keys = server === undefined ? SECTION_KEYS : SERVER_KEYS;
+    const { server, object, key, item } = locate(error);
+    const keys = server !== undefined ? SERVER_KEYS : object !== undefined ? AUDIT_LOG_KEYS : SECTION_KEYS;
     return [key === undefined ? -1 : keys.indexOf(key), item ?? Number.MAX_SAFE_INTEGER];
   };
   const [aKey, aItem] = rank(a);

@@ -8,6 +8,8 @@
 //   labelWrite:last       label that Orthanc refuses: a real failure half-way
 //   uncaughtException     thrown once, right after initialisation
 //   processExit           process.exit(3), once, right after initialisation
+//   stdio                 console.log, console.error and a process warning, once, right
+//                         after initialisation (they must reach Orthanc's log, src/stdio.ts)
 import type { Kind } from './bridge.js';
 
 export interface Faults {
@@ -15,8 +17,11 @@ export interface Faults {
   handlerFault(kind: Kind, aet: string | undefined): HandlerFault | undefined;
   /** Which label write of a store fails (1-based), if any; 'last' for the last one. */
   readonly labelWrite: number | 'last' | undefined;
-  readonly processFaults: ReadonlySet<'uncaughtException' | 'processExit'>;
+  readonly processFaults: ReadonlySet<ProcessFault>;
 }
+
+type ProcessFault = 'uncaughtException' | 'processExit' | 'stdio';
+const PROCESS_FAULTS: readonly string[] = ['uncaughtException', 'processExit', 'stdio'] satisfies ProcessFault[];
 
 export type HandlerFault = { type: 'throw' } | { type: 'hang' } | { type: 'block'; milliseconds: number };
 
@@ -29,10 +34,10 @@ interface HandlerRule {
 export function parseFaults(value: string | undefined): Faults {
   const rules: HandlerRule[] = [];
   let labelWrite: number | 'last' | undefined;
-  const processFaults = new Set<'uncaughtException' | 'processExit'>();
+  const processFaults = new Set<ProcessFault>();
   for (const item of (value ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
-    if (item === 'uncaughtException' || item === 'processExit') {
-      processFaults.add(item);
+    if (PROCESS_FAULTS.includes(item)) {
+      processFaults.add(item as ProcessFault);
     } else if (item.startsWith('labelWrite:')) {
       const position = item.slice('labelWrite:'.length);
       labelWrite = position === 'last' ? 'last' : positiveInteger(position, item);
@@ -92,6 +97,13 @@ export function scheduleProcessFaults(faults: Faults, warn: (message: string) =>
     setTimeout(() => {
       warn('fault injected: process.exit(3) (MTD_FAULT_INJECTION)');
       process.exit(3);
+    }, 10);
+  }
+  if (faults.processFaults.has('stdio')) {
+    setTimeout(() => {
+      console.log('fault injected: console.log (MTD_FAULT_INJECTION)');
+      console.error('fault injected: console.error (MTD_FAULT_INJECTION)');
+      process.emitWarning('fault injected: a process warning (MTD_FAULT_INJECTION)');
     }, 10);
   }
 }

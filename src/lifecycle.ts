@@ -9,8 +9,12 @@ import { scheduleProcessFaults } from './faults.js';
 import type { Handler } from './handler.js';
 import { CHANGES_OF_INTEREST } from './mixing.js';
 import { storePlan } from './store.js';
+import { EXPLORER_EXTENSION } from './ui/explorer.js';
 
-export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faults }) => {
+export const NO_AUDIT_LOG_WARNING =
+  'MultitenantDicom: no "AuditLog" in the configuration, the DICOM operations through the tenants are not audited';
+
+export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faults, activity }) => {
   const orthancConfiguration = orthanc.configuration();
   let configuration;
   try {
@@ -20,6 +24,7 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
     throw error;
   }
   tenants.configure(configuration);
+  activity.configure(configuration.servers, configuration.auditLog, orthanc);
   for (const warning of configuration.warnings) orthanc.warning(warning);
   orthanc.setFindLimits(configuration.dicom.limitFindResults, configuration.dicom.limitFindInstances);
   for (const server of configuration.servers) {
@@ -33,6 +38,11 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
         : 'MultitenantDicom: the configuration has no "MultitenantDicom" section, no multitenant DICOM server is started',
     );
   }
+  if (configuration.sectionPresent && configuration.auditLog === undefined) {
+    orthanc.warning(NO_AUDIT_LOG_WARNING);
+  } else if (configuration.auditLog !== undefined) {
+    orthanc.info(`MultitenantDicom: the audit trail of the tenants is appended to ${configuration.auditLog.path}`);
+  }
   scheduleProcessFaults(faults, (message) => orthanc.warning(message));
   return {
     locale: stringOption(orthancConfiguration, 'Locale'),
@@ -40,6 +50,7 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
     acceptedSopClasses: acceptedSopClasses(orthancConfiguration, args.dcmtkStorageSopClasses, args.orthancVersion),
     outgoingTls: { minimumVersion: configuration.dicom.tls.minimumVersion, ciphers: configuration.dicom.tls.ciphers },
     changes: [...CHANGES_OF_INTEREST],
+    explorerExtension: EXPLORER_EXTENSION,
   };
 };
 

@@ -1,5 +1,6 @@
 // Entry point of the bundle that the plugin embeds (build/bundle.js). It runs in
 // Orthanc's process, in the Node environment started by native/node_host.cpp.
+import { sendStdioTo } from './stdio.js'; // first: before any module can open fd 1 or 2
 import { Activity } from './activity.js';
 import { createDispatcher } from './dispatcher.js';
 import { parseFaults } from './faults.js';
@@ -13,6 +14,7 @@ const bridge = (process as unknown as { _linkedBinding(name: string): NativeBrid
   'multitenant_dicom',
 );
 const orthanc = Orthanc.connect(bridge);
+sendStdioTo((stream, text) => (stream === 'stderr' ? orthanc.warning(text) : orthanc.info(text)));
 
 // Nothing in JS may end Orthanc: report, and keep serving.
 process.on('uncaughtException', (error) => {
@@ -26,6 +28,7 @@ process.exit = ((code?: number) => {
 }) as typeof process.exit;
 
 const tenants = new Tenants();
+const activity = new Activity();
 const faults = parseFaults(process.env['MTD_FAULT_INJECTION']);
 bridge.setDispatcher(
   createDispatcher({
@@ -37,8 +40,8 @@ bridge.setDispatcher(
       (patientId) => bridge.storesInProgress(patientId),
     ),
     faults,
-    activity: new Activity(),
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults),
+    activity,
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults, activity),
   }),
 );
 

@@ -3,6 +3,7 @@
 // database, as one global property: they survive restarts, and every node of a cluster
 // follows them (it reads the property again every few seconds). Tenants of the
 // configuration file are not changed here.
+import type { TenantChange } from './audit.js';
 import type { ServerState } from './bridge.js';
 import { ConfigurationConflict, ConfigurationError, isSameAet, parseTenantEntry, tenantName, type TenantConfig } from './configuration.js';
 import type { Faults } from './faults.js';
@@ -23,10 +24,12 @@ export interface RestOutcome {
   body: unknown;
 }
 
-/** What changed, for the log and the audit trail. */
-export interface TenantChange {
-  tenant: TenantConfig;
-  change: 'created' | 'changed' | 'deleted';
+/** Who follows the tenants served (the operator's view, src/activity.ts). */
+export interface TenantsListener {
+  /** The servers were just applied: these tenants are served, their servers in these states. */
+  serve(tenants: TenantConfig[], states: ServerState[]): void;
+  /** A change made through REST on this Orthanc. */
+  tenantChanged(tenant: TenantConfig, change: TenantChange): void;
 }
 
 type Native = Pick<NativeBridge, 'applyServers' | 'getGlobalProperty' | 'setGlobalProperty' | 'getConfigurationPath'>;
@@ -44,7 +47,7 @@ export class RuntimeTenants {
     private readonly native: Native,
     private readonly orthanc: Orthanc,
     private readonly faults: Pick<Faults, 'labelWrite'>,
-    private readonly onChange: (change: TenantChange) => void = () => {},
+    private readonly listener: TenantsListener,
   ) {}
 
   /** Reads the tenants added through REST from Orthanc's database. */
@@ -65,6 +68,7 @@ export class RuntimeTenants {
     const states = await this.native.applyServers(serverSpecs(this.tenants.all, this.tenants.dicom, this.faults.labelWrite));
     this.states.clear();
     for (const state of states) this.states.set(state.index, state);
+    this.listener.serve(this.tenants.all, states);
     return states;
   }
 
@@ -119,9 +123,9 @@ export class RuntimeTenants {
     await this.save(entries);
     this.tenants.setAddedThroughRest([...this.tenants.addedThroughRest.filter((other) => other !== existing), tenant]);
     await this.apply();
-    const change = existing === undefined ? 'created' : 'changed';
-    this.orthanc.warning(`${tenantName(tenant)}: ${change} through REST`);
-    this.onChange({ tenant, change });
+    const change = existing === undefined ? 'TENANT-CREATED' : 'TENANT-CHANGED';
+    this.orthanc.warning(`${tenantName(tenant)}: ${existing === undefined ? 'created' : 'changed'} through REST`);
+    this.listener.tenantChanged(tenant, change);
     return { status: existing === undefined ? 201 : 200, body: this.describe(tenant) };
   }
 
@@ -135,7 +139,7 @@ export class RuntimeTenants {
     this.tenants.setAddedThroughRest(this.tenants.addedThroughRest.filter((tenant) => tenant !== existing));
     await this.apply();
     this.orthanc.warning(`${tenantName(existing)}: deleted through REST (its port is closed, its data stays)`);
-    this.onChange({ tenant: existing, change: 'deleted' });
+    this.listener.tenantChanged(existing, 'TENANT-DELETED');
     return { status: 200, body: { Deleted: existing.aet } };
   }
 

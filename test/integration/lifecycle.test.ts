@@ -1,5 +1,6 @@
 // The plugin's life in Orthanc's process: clean exits on signals, restart with
 // POST /tools/reset, and Orthanc surviving failures of the embedded JavaScript.
+import { constants, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { echoOutcome, echoscu } from '../support/dcmtk.js';
 import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
@@ -8,6 +9,7 @@ import { listeningLine, literal, logMessages, multitenantSection, PLUGIN_PATH, t
 afterAll(stopAllOrthancs);
 
 const TENANTS = ['TENANT_A', 'TENANT_B'] as const;
+const { O_NONBLOCK } = constants;
 
 /** Orthanc with the plugin and two tenants, once both tenants accept connections. */
 async function startTwoTenants(env: Record<string, string> = {}) {
@@ -113,6 +115,27 @@ describe.concurrent('the plugin in Orthanc\'s process', () => {
       expect([await echoTenant(0), await echoTenant(1)]).toEqual(['accepted', 'accepted']);
       expect(await echoMain()).toBe('accepted');
       expect((await orthanc.rest('GET', '/system')).status).toBe(200);
+
+      const exit = await orthanc.stop();
+      expect(exit, `exit\n${orthanc.log()}`).toMatchObject({ code: 0, signal: null });
+    });
+
+    it('what JS writes to stdout and stderr goes to Orthanc\'s log; Orthanc\'s own stdout and stderr stay blocking', async () => {
+      const { orthanc, echoTenant } = await startTwoTenants({ MTD_FAULT_INJECTION: 'stdio' });
+
+      await orthanc.waitForLog(/fault injected: a process warning/);
+      const plugin = (level: string) => logMessages(orthanc.log(), level);
+      // Orthanc marks the information lines of plugins "(plugins)".
+      expect(plugin('I')).toContain('(plugins) fault injected: console.log (MTD_FAULT_INJECTION)');
+      expect(plugin('W')).toContain('fault injected: console.error (MTD_FAULT_INJECTION)');
+      expect(plugin('W').some((message) => message.includes('Warning: fault injected: a process warning'))).toBe(true);
+      expect([await echoTenant(0), await echoTenant(1)]).toEqual(['accepted', 'accepted']);
+      // Node opens a pipe it writes to as non-blocking, for the whole process: Orthanc's log
+      // lines would be lost whenever the pipe is full.
+      for (const fd of [1, 2]) {
+        const flags = parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/${orthanc.pid}/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+        expect(flags & O_NONBLOCK, `fd ${fd} of Orthanc is non-blocking`).toBe(0);
+      }
 
       const exit = await orthanc.stop();
       expect(exit, `exit\n${orthanc.log()}`).toMatchObject({ code: 0, signal: null });

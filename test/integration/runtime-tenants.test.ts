@@ -9,8 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orthancIds, writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { runTool, type DcmtkResult } from '../support/dcmtk.js';
+import { auditOf, metricsOf, metricValue, tenantOf, tenantsOf, waitForAudit } from '../support/operating.js';
 import { canConnect, freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
-import { literal, multitenantSection, PLUGIN_PATH } from '../support/plugin.js';
+import { literal, PLUGIN_PATH } from '../support/plugin.js';
 
 const CALLING = 'RUNTIME_TEST';
 const ROUTE = '/plugins/multitenant-dicom/tenants';
@@ -47,7 +48,10 @@ beforeAll(async () => {
     StorageDirectory: storage,
     IndexDirectory: storage,
     DicomModalities: { tester: { AET: CALLING, Host: '127.0.0.1', Port: 104 } },
-    ...multitenantSection({ AET: 'CONFIGURED', Port: configuredPort, Labels: ['configured'] }),
+    MultitenantDicom: {
+      Servers: [{ AET: 'CONFIGURED', Port: configuredPort, Labels: ['configured'] }],
+      AuditLog: { Path: join(work, 'audit.jsonl') },
+    },
   };
   orthanc = await start();
 }, 120_000);
@@ -76,6 +80,16 @@ describe('PUT /plugins/multitenant-dicom/tenants/{AET}', () => {
     const stored = await store('HOSP_C', port, instance.path);
     expect(stored.code, stored.stderr).toBe(0);
     expect((await orthanc.rest<string[]>('GET', `/instances/${orthancIds(instance).instance}/labels`)).body).toEqual(['hosp_c']);
+  });
+
+  it('is in the operator\'s view: status, counters, metrics, and an audit event of its creation', async () => {
+    expect((await tenantsOf(orthanc)).map((tenant) => tenant.AET)).toEqual(['CONFIGURED', 'HOSP_C']);
+    await expect.poll(async () => (await tenantOf(orthanc, 'HOSP_C')).Counters.InstancesReceived, { timeout: 20_000 }).toBe(1);
+    expect(await tenantOf(orthanc, 'HOSP_C')).toMatchObject({ Port: port, Labels: ['hosp_c'], State: 'Listening', Error: null });
+    expect((await tenantOf(orthanc, 'HOSP_C')).Counters.Echo).toBe(1);
+    expect(metricValue(await metricsOf(orthanc), 'multitenant_dicom_listening{tenant="HOSP_C"}')).toBe(1);
+    const created = await waitForAudit(orthanc, { tenant: 'HOSP_C', operation: 'TENANT-CREATED' }, () => true, 'the creation of HOSP_C');
+    expect(created).toMatchObject({ EventID: 110113, Outcome: 'Success', Status: null, Port: port, Labels: ['hosp_c'], LabelsConstraint: 'All' });
   });
 
   it('refuses a bad entry (400) with the configuration\'s message, naming the tenant and the key', async () => {
@@ -107,6 +121,10 @@ describe('PUT /plugins/multitenant-dicom/tenants/{AET}', () => {
     const next = await writeInstance(join(work, 'data'), { ...instance, path: undefined, sopInstanceUid: '1.2.826.0.1.3680043.10.1234.8181.2' });
     expect((await store('HOSP_C', port, next.path)).code).toBe(0);
     expect((await orthanc.rest<string[]>('GET', `/instances/${orthancIds(next).instance}/labels`)).body.sort()).toEqual(['hosp_c', 'hosp_c2']);
+    const audited = await waitForAudit(orthanc, { tenant: 'HOSP_C', operation: 'TENANT-CHANGED' }, () => true, 'the change of HOSP_C');
+    expect(audited).toMatchObject({ Labels: ['hosp_c', 'hosp_c2'], LabelsConstraint: 'Any' });
+    // A change keeps the tenant's counters.
+    expect((await tenantOf(orthanc, 'HOSP_C')).Counters.Echo).toBe(2);
   });
 
   it('moves a tenant to another port: the old one closes, the new one opens', async () => {
@@ -132,5 +150,11 @@ describe('PUT /plugins/multitenant-dicom/tenants/{AET}', () => {
     expect((await orthanc.rest('GET', `/instances/${orthancIds(instance).instance}`)).status).toBe(200);
     expect((await orthanc.rest('DELETE', `${ROUTE}/HOSP_C`)).status).toBe(404);
     expect(orthanc.log()).toContain('MultitenantDicom tenant "HOSP_C" (added through REST): deleted through REST (its port is closed, its data stays)');
+    expect((await orthanc.rest('GET', `${ROUTE}/HOSP_C`)).status).toBe(404);
+    expect((await tenantsOf(orthanc)).map((tenant) => tenant.AET)).toEqual(['CONFIGURED']);
+    expect(await metricsOf(orthanc)).not.toContain('tenant="HOSP_C"');
+    await waitForAudit(orthanc, { tenant: 'HOSP_C', operation: 'TENANT-DELETED' }, () => true, 'the deletion of HOSP_C');
+    // Refused changes are not audited as changes.
+    expect((await auditOf(orthanc, { tenant: 'HOSP_X' })).length).toBe(0);
   });
 });

@@ -49,13 +49,14 @@ export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: str
   const bridge = makeBridge((line) => logs.push(line));
   const orthanc = Orthanc.connect(bridge);
   const faults = parseFaults(undefined);
+  const activity = new Activity();
   return {
     orthanc,
     tenants,
     mixing,
     faults,
-    activity: new Activity(),
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults),
+    activity,
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults, activity),
     logs,
     noticedPatients,
   };

@@ -33,6 +33,8 @@ export interface RestResponse<T = unknown> {
 }
 
 export interface RunningOrthanc {
+  /** The process id, to look at its file descriptors in /proc. */
+  pid: number;
   httpPort: number;
   dicomPort: number;
   /** The temporary directory holding the configuration, the storage and the index. */
@@ -239,7 +241,7 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
     return { status: response.status, body: (await decodeBody(response)) as T };
   };
 
-  const orthanc: RunningOrthanc = { httpPort, dicomPort, directory, configuration, rest, log, waitForLog, stop, exited };
+  const orthanc: RunningOrthanc = { pid: child.pid!, httpPort, dicomPort, directory, configuration, rest, log, waitForLog, stop, exited };
 
   const outcome = await Promise.race([
     waitUntilReady(orthanc, options.waitForPorts ?? [], () => hasExited),

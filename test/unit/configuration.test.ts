@@ -540,3 +540,47 @@ describe('the schema', () => {
     expect(nodesWithoutExpectation(schema, '#')).toEqual([]);
   });
 });
+
+describe('"AuditLog"', () => {
+  const section = (auditLog: unknown) => ({ MultitenantDicom: { Servers: [server()], AuditLog: auditLog } });
+
+  it('is absent by default: no audit trail', () => {
+    expect(parseServers([server()]).auditLog).toBeUndefined();
+  });
+
+  it('names the file of the audit trail', () => {
+    expect(parseConfiguration(section({ Path: '/var/log/orthanc/multitenant-audit.jsonl' })).auditLog).toEqual({
+      path: '/var/log/orthanc/multitenant-audit.jsonl',
+    });
+  });
+
+  it.each([
+    [42, 'MultitenantDicom: "AuditLog" must be an object with "Path", got 42'],
+    [null, 'MultitenantDicom: "AuditLog" must be an object with "Path", got null'],
+    [['/x'], 'MultitenantDicom: "AuditLog" must be an object with "Path", got ["/x"]'],
+    [{}, 'MultitenantDicom.AuditLog: "Path" is required (a file path (a non-empty string))'],
+    [{ Path: '' }, 'MultitenantDicom.AuditLog: "Path" must be a file path (a non-empty string), got ""'],
+    [{ Path: 5 }, 'MultitenantDicom.AuditLog: "Path" must be a file path (a non-empty string), got 5'],
+    [{ Path: 'a\u0000b' }, 'MultitenantDicom.AuditLog: "Path" must be a file path (a non-empty string), got "a\\u0000b"'],
+  ])('rejects %j in one line naming the key and the expectation', (auditLog, message) => {
+    expect(errorOf(() => parseConfiguration(section(auditLog)))).toBe(message);
+  });
+
+  it('warns about an unknown key of its own', () => {
+    expect(parseConfiguration(section({ Path: '/a.jsonl', Pth: 'x' })).warnings).toEqual([
+      'MultitenantDicom.AuditLog: unknown key "Pth" is ignored',
+    ]);
+  });
+
+  it('is a key of the section, not of a server', () => {
+    expect(parseServers([server({ AuditLog: { Path: '/a.jsonl' } })]).warnings).toEqual([
+      'MultitenantDicom.Servers[0] (AET "TENANT_A"): unknown key "AuditLog" is ignored',
+    ]);
+  });
+
+  it('is valid in the schema, with an "x-expected" for each of its values', () => {
+    const auditLog = schema.properties.AuditLog;
+    expect(auditLog['x-expected']).toBeTypeOf('string');
+    expect(auditLog.properties.Path['x-expected']).toBeTypeOf('string');
+  });
+});

@@ -40,13 +40,14 @@ beforeEach(() => {
   const tenants = new Tenants();
   tenants.configure({ ...parseConfiguration({}), servers: [OWNER, SHARING, BY_STUDY, NONE_SHARING], sectionPresent: true });
   const faults = parseFaults(undefined);
+  const activity = new Activity();
   context = {
     orthanc,
     tenants,
     mixing: new Mixing(orthanc, { info: () => {}, error: () => {} }),
     faults,
-    activity: new Activity(),
-    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, faults),
+    activity,
+    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, faults, activity),
   };
 });
 
