@@ -1,14 +1,18 @@
 // `npm run bench`: this plugin against the stock C++ plugin and Orthanc's own DICOM
 // port, in one run, interleaved (stock, ours, core, stock, ...), on fresh storage for
-// every workload that writes. Prints medians, spreads and ratios; writes the raw
-// samples to bench/results/. Options: --quick (under 3 minutes), --disk (storage on
-// disk instead of a tmpfs), --rounds N, --only startup,store,find,move.
+// every workload that writes. Two more setups of this plugin: with its audit trail
+// (ours+audit: store, find, move; its metrics are always on) and with DICOM TLS on its
+// tenants' ports (ours+tls: store and find, the clients with +tls). Prints medians,
+// spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
+// 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
+// --only startup,store,find,move.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { makeCertificate } from '../test/support/certificates.js';
 import { writeDataset, writeInstance, type SyntheticInstance } from '../test/support/dataset.js';
 
 const run = promisify(execFile);
@@ -17,8 +21,10 @@ const OURS = join(ROOT, 'build', 'libOrthancMultitenantDicom.so');
 const STOCK = '/usr/share/orthanc/plugins/libMultitenantDicom.so';
 const CLIENT_ENV = { ...process.env, TCP_NODELAY: '1' };
 
-type Setup = 'stock' | 'ours' | 'core';
-const SETUPS: Setup[] = ['stock', 'ours', 'core'];
+type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours+tls' | 'core';
+const SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours+tls', 'core'];
+const COMPARED: Setup[] = ['stock', 'ours', 'core'];
+const isOurs = (setup: Setup) => setup.startsWith('ours');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -90,8 +96,16 @@ async function launch(
     DicomAlwaysAllowFind: true,
     DicomAlwaysAllowMove: true,
     DicomModalities: { destination: { AET: 'DEST', Host: '127.0.0.1', Port: 20999 } },
-    Plugins: setup === 'ours' ? [OURS] : setup === 'stock' ? [STOCK] : [],
-    ...(setup === 'core' ? {} : { MultitenantDicom: { Servers: tenants.map((t) => ({ AET: t.aet, Port: t.port, Labels: t.labels })) } }),
+    Plugins: isOurs(setup) ? [OURS] : setup === 'stock' ? [STOCK] : [],
+    ...(setup === 'core'
+      ? {}
+      : {
+          MultitenantDicom: {
+            Servers: tenants.map((t) => ({ AET: t.aet, Port: t.port, Labels: t.labels })),
+            ...(setup === 'ours+audit' && { AuditLog: { Path: join(directory, 'audit.jsonl') } }),
+          },
+        }),
+    ...(setup === 'ours+tls' && tlsConfiguration()),
     ...extra,
   };
   await mkdir(directory, { recursive: true });
@@ -146,6 +160,32 @@ async function rssMegabytes(pid: number): Promise<number> {
   return kilobytes / 1024;
 }
 
+// DICOM TLS (ours+tls): one certificate authority signs Orthanc's certificate and the
+// bench's client certificate; every tenant requires a trusted client certificate.
+let tls: { orthanc: { key: string; crt: string }; client: { key: string; crt: string }; ca: string } | undefined;
+
+async function makeTlsFiles(): Promise<void> {
+  const directory = join(workDirectory, 'tls');
+  await mkdir(directory);
+  const ca = await makeCertificate(directory, 'bench-ca');
+  tls = { orthanc: await makeCertificate(directory, 'orthanc', 'bench-ca'), client: await makeCertificate(directory, 'client', 'bench-ca'), ca: ca.crt };
+}
+
+function tlsConfiguration(): Record<string, unknown> {
+  return {
+    DicomTlsEnabled: true,
+    DicomTlsCertificate: tls!.orthanc.crt,
+    DicomTlsPrivateKey: tls!.orthanc.key,
+    DicomTlsTrustedCertificates: tls!.ca,
+    DicomTlsRemoteCertificateRequired: true,
+  };
+}
+
+/** The arguments a DCMTK client needs to reach `setup`'s tenants. */
+function clientArgs(setup: Setup): string[] {
+  return setup === 'ours+tls' ? ['+tls', tls!.client.key, tls!.client.crt, '+cf', tls!.ca] : [];
+}
+
 /** Where the target's DICOM endpoint is: tenant A for the plugins, the main port for the core. */
 function endpoint(orthanc: Launched, tenant = 0): { aet: string; port: number } {
   return orthanc.setup === 'core' ? { aet: 'ORTHANC', port: orthanc.dicomPort } : orthanc.tenants[tenant]!;
@@ -174,8 +214,8 @@ function record(sample: Sample): void {
 }
 
 /** Each round runs the setups in turn, starting with a different one every round. */
-function interleaved(round: number): Setup[] {
-  return SETUPS.map((_, index) => SETUPS[(index + round) % SETUPS.length]!);
+function interleaved(round: number, setups: Setup[]): Setup[] {
+  return setups.map((_, index) => setups[(index + round) % setups.length]!);
 }
 
 async function fresh(name: string): Promise<string> {
@@ -189,14 +229,14 @@ async function storeWorkload(files: SyntheticInstance[], associations: number, n
   const megabytes = (await Promise.all(files.map((file) => stat(file.path)))).reduce((sum, s) => sum + s.size, 0) / 1e6;
   console.log(`\n${name}: ${files.length} instances (${megabytes.toFixed(1)} MB) over ${associations} association(s)`);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const setup of interleaved(round)) {
+    for (const setup of interleaved(round, SETUPS)) {
       const orthanc = await launch(setup, await fresh(name));
       const target = endpoint(orthanc);
       const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
       const started = performance.now();
       await Promise.all(
         groups.map((group) =>
-          run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], {
+          run('storescu', [...clientArgs(setup), '-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], {
             env: CLIENT_ENV,
             maxBuffer: 64 * 1024 * 1024,
           }),
@@ -300,14 +340,14 @@ async function findWorkload(): Promise<void> {
     running.set(setup, await launch(setup, directory));
   }
   for (const query of queries) {
-    console.log(`  query: ${query.name} (${SETUPS.map((s) => `${s} ${query.expected(s)} answers`).join(', ')})`);
+    console.log(`  query: ${query.name} (${COMPARED.map((s) => `${s} ${query.expected(s)} answers`).join(', ')})`);
     for (let repetition = 1; repetition <= SIZES.findRepetitions; repetition++) {
-      for (const setup of interleaved(repetition)) {
+      for (const setup of interleaved(repetition, SETUPS)) {
         const orthanc = running.get(setup)!;
         const target = endpoint(orthanc);
         const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
         const started = performance.now();
-        const { stdout, stderr } = await run('findscu', ['-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
+        const { stdout, stderr } = await run('findscu', [...clientArgs(setup), '-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
           env: CLIENT_ENV,
           maxBuffer: 256 * 1024 * 1024,
         });
@@ -321,10 +361,12 @@ async function findWorkload(): Promise<void> {
   for (const orthanc of running.values()) await orthanc.kill();
 }
 
+const MOVE_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'core'];
+
 async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
   console.log(`\nmove-${files.length}: one study of ${files.length} instances, C-MOVE to a storescp destination`);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const setup of interleaved(round)) {
+    for (const setup of interleaved(round, MOVE_SETUPS)) {
       const orthanc = await launch(setup, await fresh('move'));
       const target = endpoint(orthanc);
       await run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...files.map((f) => f.path)], {
@@ -356,7 +398,7 @@ async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
 async function startupAndIdleMemory(): Promise<void> {
   console.log(`\nstartup and idle memory: ${SIZES.startups} launches of each`);
   for (let round = 1; round <= SIZES.startups; round++) {
-    for (const setup of interleaved(round)) {
+    for (const setup of interleaved(round, COMPARED)) {
       const orthanc = await launch(setup, await fresh('startup'));
       record({ workload: 'startup', setup, round, value: orthanc.startupMs, unit: 'ms', valid: true });
       await sleep(300);
@@ -381,9 +423,9 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** The median of per-round ratios ours/other. */
-function ratio(workload: string, other: Setup): number | undefined {
-  const ours = samples.filter((s) => s.workload === workload && s.setup === 'ours' && s.valid);
+/** The median of per-round ratios of `setup` to `other`. */
+function ratio(workload: string, setup: Setup, other: Setup): number | undefined {
+  const ours = samples.filter((s) => s.workload === workload && s.setup === setup && s.valid);
   const ratios = ours
     .map((sample) => {
       const match = samples.find((s) => s.workload === workload && s.setup === other && s.round === sample.round && s.valid);
@@ -396,8 +438,8 @@ function ratio(workload: string, other: Setup): number | undefined {
 function report(): string {
   const workloads = [...new Set(samples.map((s) => s.workload))];
   const lines = [
-    `| workload | unit | stock median (min-max) | ours median (min-max) | core median (min-max) | ours/stock | ours/core |`,
-    `| --- | --- | --- | --- | --- | --- | --- |`,
+    `| workload | unit | ${SETUPS.map((setup) => `${setup} median (min-max)`).join(' | ')} | ours/stock | ours/core | ours+audit/ours | ours+tls/ours |`,
+    `|${' --- |'.repeat(SETUPS.length + 6)}`,
   ];
   for (const workload of workloads) {
     const cells = SETUPS.map((setup) => {
@@ -410,7 +452,8 @@ function report(): string {
     });
     const format = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(2));
     const unit = samples.find((s) => s.workload === workload)!.unit;
-    lines.push(`| ${workload} | ${unit} | ${cells.join(' | ')} | ${format(ratio(workload, 'stock'))} | ${format(ratio(workload, 'core'))} |`);
+    const ratios = [ratio(workload, 'ours', 'stock'), ratio(workload, 'ours', 'core'), ratio(workload, 'ours+audit', 'ours'), ratio(workload, 'ours+tls', 'ours')];
+    lines.push(`| ${workload} | ${unit} | ${cells.join(' | ')} | ${ratios.map(format).join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -424,6 +467,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   console.log(`Benchmark (${quick ? 'quick' : 'full'}, ${ROUNDS} rounds, storage ${onDisk ? 'on disk' : 'on a tmpfs'}) in ${workDirectory}`);
   try {
+    await makeTlsFiles();
     if (selected('startup')) await startupAndIdleMemory();
 
     const storeFiles = await writeDataset(join(workDirectory, 'store-data'), {

@@ -1,46 +1,15 @@
 #include "events.h"
 
-#include "js_dispatcher.h"
+#include "notification_batch.h"
 
 #include <bridge_kinds.h>
-
-#include <functional>
-#include <mutex>
 
 namespace mtd {
 namespace {
 
-using EventToJs = std::function<Napi::Object(Napi::Env)>;
+NotificationBatch events(kind::kEvents);
 
-std::mutex mutex;
-std::vector<EventToJs> queued;
-bool batchQueued = false;
-
-Napi::Object TakeQueued(Napi::Env env) {
-  std::vector<EventToJs> batch;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    batch.swap(queued);
-    batchQueued = false;
-  }
-  Napi::Array events = Napi::Array::New(env, batch.size());
-  for (uint32_t i = 0; i < batch.size(); i++) events.Set(i, batch[i](env));
-  Napi::Object arguments = Napi::Object::New(env);
-  arguments.Set("events", events);
-  return arguments;
-}
-
-// While one batch waits for the JS thread, new events join it.
-void Post(EventToJs event) {
-  bool queueBatch = false;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    queued.push_back(std::move(event));
-    queueBatch = !batchQueued;
-    batchQueued = true;
-  }
-  if (queueBatch) JsDispatcher::Notify(kind::kEvents, TakeQueued);
-}
+void Post(NotificationBatch::ItemToJs event) { events.Post(std::move(event)); }
 
 Napi::Array Strings(Napi::Env env, const std::vector<std::string>& strings) {
   Napi::Array array = Napi::Array::New(env, strings.size());

@@ -7,6 +7,7 @@
 #include "embedded_bundle.h"
 #include "js_dispatcher.h"
 #include "node_host.h"
+#include "notification_batch.h"
 #include "rest_routes.h"
 #include "server_registry.h"
 #include "sdk_bridge.h"
@@ -23,9 +24,7 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include <memory>
-#include <mutex>
 #include <set>
-#include <thread>
 #include <vector>
 
 #define PLUGIN_NAME "multitenant-dicom"
@@ -84,17 +83,10 @@ bool InitializeInJs(const char* orthancVersion, InitializationAnswer& answer) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Changes of Orthanc's store, forwarded to JS in batches: while one batch waits for the JS
-// thread, new changes join it.
-
-struct ChangeEvent {
-  std::string type, level, id;
-};
+// Changes of Orthanc's store, forwarded to JS in batches (those JS listens to).
 
 std::set<std::string> forwardedChanges;
-std::mutex changesMutex;
-std::vector<ChangeEvent> queuedChanges;
-bool changesBatchQueued = false;
+mtd::NotificationBatch changeBatch(mtd::kind::kChanges);
 
 const char* ChangeTypeName(OrthancPluginChangeType change) {
   switch (change) {
@@ -114,38 +106,17 @@ const char* LevelName(OrthancPluginResourceType level) {
   }
 }
 
-Napi::Object TakeQueuedChanges(Napi::Env env) {
-  std::vector<ChangeEvent> batch;
-  {
-    std::lock_guard<std::mutex> lock(changesMutex);
-    batch.swap(queuedChanges);
-    changesBatchQueued = false;
-  }
-  Napi::Array events = Napi::Array::New(env, batch.size());
-  for (uint32_t i = 0; i < batch.size(); i++) {
-    Napi::Object event = Napi::Object::New(env);
-    event.Set("type", batch[i].type);
-    event.Set("level", batch[i].level);
-    event.Set("id", batch[i].id);
-    events.Set(i, event);
-  }
-  Napi::Object arguments = Napi::Object::New(env);
-  arguments.Set("events", events);
-  return arguments;
-}
-
 void ForwardChange(OrthancPluginChangeType change, OrthancPluginResourceType level, const char* resourceId) {
   const char* type = ChangeTypeName(change);
   const char* levelName = LevelName(level);
   if (type == nullptr || levelName == nullptr || resourceId == nullptr || forwardedChanges.count(type) == 0) return;
-  bool queueBatch = false;
-  {
-    std::lock_guard<std::mutex> lock(changesMutex);
-    queuedChanges.push_back({type, levelName, resourceId});
-    queueBatch = !changesBatchQueued;
-    changesBatchQueued = true;
-  }
-  if (queueBatch) mtd::JsDispatcher::Notify(mtd::kind::kChanges, TakeQueuedChanges);
+  changeBatch.Post([type, levelName, id = std::string(resourceId)](Napi::Env env) {
+    Napi::Object event = Napi::Object::New(env);
+    event.Set("type", type);
+    event.Set("level", levelName);
+    event.Set("id", id);
+    return event;
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { AuditTrail, auditEntry, tenantChangeEntry, type TenantChangeEntry } from './audit.js';
 import type { Operation, ServerEvent, ServerState } from './bridge.js';
 import type { AuditLogConfig, TenantConfig } from './configuration.js';
-import type { Handler } from './handler.js';
 import { Metrics } from './metrics.js';
 import { eventIdOf, OPERATIONS, outcomeOf, type OperationEvent, type Outcome } from './outcomes.js';
 
@@ -350,9 +349,3 @@ export class Activity {
 function newRecord(tenant: TenantConfig): TenantRecord {
   return { tenant, state: 'Stopped', error: null, counters: zeroCounters(), history: new MinuteHistory() };
 }
-
-/** What happened on the tenants' servers: a notification, nobody waits for an answer. */
-export const events: Handler<'events'> = (args, { activity }) => {
-  activity.record(args.events);
-  return undefined;
-};

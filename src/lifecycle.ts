@@ -112,3 +112,9 @@ export const changes: Handler<'changes'> = (args, { mixing }) => {
   mixing.notice(args.events);
   return undefined;
 };
+
+/** What happened on the tenants' servers (activity.ts): a notification, nobody waits for an answer. */
+export const events: Handler<'events'> = (args, { activity }) => {
+  activity.record(args.events);
+  return undefined;
+};

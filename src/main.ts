@@ -7,6 +7,7 @@ import { parseFaults } from './faults.js';
 import { Mixing } from './mixing.js';
 import type { NativeBridge } from './native.js';
 import { describeError, Orthanc } from './orthanc.js';
+import { serverSpecs } from './lifecycle.js';
 import { RuntimeTenants } from './runtime-tenants.js';
 import { Tenants } from './tenants.js';
 
@@ -41,7 +42,7 @@ bridge.setDispatcher(
     ),
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults, activity),
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
   }),
 );
 

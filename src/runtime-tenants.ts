@@ -4,11 +4,9 @@
 // follows them (it reads the property again every few seconds). Tenants of the
 // configuration file are not changed here.
 import type { TenantChange } from './audit.js';
-import type { ServerState } from './bridge.js';
+import type { ServerSpec, ServerState } from './bridge.js';
 import { ConfigurationConflict, ConfigurationError, isSameAet, parseTenantEntry, tenantName, type TenantConfig } from './configuration.js';
-import type { Faults } from './faults.js';
 import { isJsonObject } from './json.js';
-import { serverSpecs } from './lifecycle.js';
 import type { NativeBridge } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
 import type { Tenants } from './tenants.js';
@@ -46,7 +44,8 @@ export class RuntimeTenants {
     private readonly tenants: Tenants,
     private readonly native: Native,
     private readonly orthanc: Orthanc,
-    private readonly faults: Pick<Faults, 'labelWrite'>,
+    /** What the native shim needs to run these tenants' servers (lifecycle.ts, serverSpecs). */
+    private readonly specsOf: (tenants: TenantConfig[]) => ServerSpec[],
     private readonly listener: TenantsListener,
   ) {}
 
@@ -65,7 +64,7 @@ export class RuntimeTenants {
 
   /** Opens, closes and reopens the servers so that they are exactly the tenants'. */
   async apply(): Promise<ServerState[]> {
-    const states = await this.native.applyServers(serverSpecs(this.tenants.all, this.tenants.dicom, this.faults.labelWrite));
+    const states = await this.native.applyServers(this.specsOf(this.tenants.all));
     this.states.clear();
     for (const state of states) this.states.set(state.index, state);
     this.listener.serve(this.tenants.all, states);

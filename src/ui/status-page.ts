@@ -172,26 +172,29 @@ function details(entry: AuditEntry): string {
   return parts.join('; ');
 }
 
-function tenantChangeRow(entry: Exclude<AuditLine, AuditEntry>): HTMLElement {
-  const labels = `${entry.Labels.join(', ')} (${entry.LabelsConstraint})`;
-  return element(
-    'tr',
-    { 'data-audit-row': '', 'data-operation': entry.Operation, 'data-tenant': entry.Tenant },
-    element('td', {}, entry.Time.replace('T', ' ').replace('Z', '')),
-    element('td', {}, entry.Tenant),
-    element('td', {}, entry.Operation),
-    element('td', { class: `outcome-${entry.Outcome}` }, entry.Outcome),
-    element('td', {}, '—'),
-    element('td', {}, String(entry.EventID)),
-    element('td', {}, 'REST'),
-    element('td', {}, ''),
-    element('td', { class: 'details' }, `port ${entry.Port}; labels ${labels}`),
-    element('td', {}, ''),
-  );
+/** The cells that differ between a DICOM operation and a change of a tenant through REST. */
+interface RowCells {
+  who: string;
+  patients: string;
+  details: string;
+  durationMs: string;
+}
+
+function cellsOf(entry: AuditLine): RowCells {
+  if (!('CallingAET' in entry)) {
+    const labels = `${entry.Labels.join(', ')} (${entry.LabelsConstraint})`;
+    return { who: 'REST', patients: '', details: `port ${entry.Port}; labels ${labels}`, durationMs: '' };
+  }
+  return {
+    who: `${entry.CallingAET} @ ${entry.PeerAddress}`,
+    patients: (entry.PatientIDs ?? []).join(', '),
+    details: details(entry),
+    durationMs: String(Math.round(entry.DurationMs)),
+  };
 }
 
 function auditRow(entry: AuditLine): HTMLElement {
-  if (!('CallingAET' in entry)) return tenantChangeRow(entry);
+  const cells = cellsOf(entry);
   return element(
     'tr',
     { 'data-audit-row': '', 'data-operation': entry.Operation, 'data-tenant': entry.Tenant },
@@ -201,10 +204,10 @@ function auditRow(entry: AuditLine): HTMLElement {
     element('td', { class: `outcome-${entry.Outcome}` }, entry.Outcome),
     element('td', {}, entry.Status ?? '—'),
     element('td', {}, String(entry.EventID)),
-    element('td', {}, `${entry.CallingAET} @ ${entry.PeerAddress}`),
-    element('td', {}, (entry.PatientIDs ?? []).join(', ')),
-    element('td', { class: 'details' }, details(entry)),
-    element('td', {}, String(Math.round(entry.DurationMs))),
+    element('td', {}, cells.who),
+    element('td', {}, cells.patients),
+    element('td', { class: 'details' }, cells.details),
+    element('td', {}, cells.durationMs),
   );
 }
 

@@ -531,18 +531,22 @@ describe('an audit trail that cannot be written', () => {
   };
   const auditErrors = (orthanc: RunningOrthanc) => logMessages(orthanc.log(), 'E').filter((m) => m.includes('cannot write the audit trail'));
 
-  it('(its folder is a file): the stores go on, the failures are counted, one error line, and writing resumes once it can', async () => {
-    for (let n = 1; n <= 3; n++) await storeOne(unwritable, 'UNWRITABLE', n);
-    expect((await unwritable.rest<string[]>('GET', '/instances')).body).toHaveLength(3);
-    // Each store is two events (its association and the C-STORE).
+  /** Three stores succeed; their six events (an association and a C-STORE each) are counted as lost, with one error line. */
+  async function storeThreeUnaudited(orthanc: RunningOrthanc, aet: string, error: RegExp): Promise<void> {
+    for (let n = 1; n <= 3; n++) await storeOne(orthanc, aet, n);
+    expect((await orthanc.rest<string[]>('GET', '/instances')).body).toHaveLength(3);
     await expect
-      .poll(async () => metricValue(await metricsOf(unwritable), 'multitenant_dicom_audit_write_failures_total{tenant="UNWRITABLE"}'), { timeout: 20_000 })
+      .poll(async () => metricValue(await metricsOf(orthanc), `multitenant_dicom_audit_write_failures_total{tenant="${aet}"}`), { timeout: 20_000 })
       .toBe(6);
     // The error line reaches Orthanc's log through another pipe than the metrics' answer.
-    await unwritable.waitForLog(/cannot write the audit trail/);
-    expect(auditErrors(unwritable)).toHaveLength(1);
-    expect(auditErrors(unwritable)[0]).toMatch(new RegExp(`^multitenant-dicom: cannot write the audit trail ${unwritableParent}/audit\\.jsonl: ENOTDIR`));
-    expect((await tenantOf(unwritable, 'UNWRITABLE')).Counters).toMatchObject({ Store: 3, InstancesReceived: 3 });
+    await orthanc.waitForLog(/cannot write the audit trail/);
+    expect(auditErrors(orthanc)).toHaveLength(1);
+    expect(auditErrors(orthanc)[0]).toMatch(error);
+    expect((await tenantOf(orthanc, aet)).Counters).toMatchObject({ Store: 3, StoreFailed: 0, InstancesReceived: 3 });
+  }
+
+  it('(its folder is a file): the stores go on, the failures are counted, one error line, and writing resumes once it can', async () => {
+    await storeThreeUnaudited(unwritable, 'UNWRITABLE', new RegExp(`^multitenant-dicom: cannot write the audit trail ${unwritableParent}/audit\\.jsonl: ENOTDIR`));
     const read = await unwritable.rest<{ error: string }>('GET', `${ROUTES_PREFIX}/audit`);
     expect(read.status).toBe(500);
     expect(read.body.error).toMatch(/cannot read the audit trail/);
@@ -565,15 +569,7 @@ describe('an audit trail that cannot be written', () => {
   });
 
   it('(a full disk, /dev/full): the stores go on, the failures are counted, one error line', async () => {
-    for (let n = 1; n <= 3; n++) await storeOne(full, 'FULL', n);
-    expect((await full.rest<string[]>('GET', '/instances')).body).toHaveLength(3);
-    await expect
-      .poll(async () => metricValue(await metricsOf(full), 'multitenant_dicom_audit_write_failures_total{tenant="FULL"}'), { timeout: 20_000 })
-      .toBe(6);
-    await full.waitForLog(/cannot write the audit trail/);
-    expect(auditErrors(full)).toHaveLength(1);
-    expect(auditErrors(full)[0]).toMatch(/cannot write the audit trail \/dev\/full: ENOSPC/);
-    expect((await tenantOf(full, 'FULL')).Counters).toMatchObject({ Store: 3, StoreFailed: 0, InstancesReceived: 3 });
+    await storeThreeUnaudited(full, 'FULL', /cannot write the audit trail \/dev\/full: ENOSPC/);
   });
 });
 

@@ -6,19 +6,18 @@
 // - PLAIN stays plaintext beside them; BROKEN names a certificate that does not exist.
 // And C-MOVE sub-operations use TLS when the destination's modality entry says
 // "UseDicomTls", as Orthanc's core does.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCertificate } from '../support/certificates.js';
 import { writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { runTool, type DcmtkResult } from '../support/dcmtk.js';
 import { canConnect, freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { literal, multitenantSection, PLUGIN_PATH, tenantName } from '../support/plugin.js';
 
-const run = promisify(execFile);
 const CALLING = 'TLS_TEST';
 
 let work: string;
@@ -29,21 +28,6 @@ let files: Record<string, string>;
 let instance: SyntheticInstance;
 let plainInstance: SyntheticInstance;
 let destinationDirectory: string;
-
-/** A key and a certificate signed by `ca` (or self-signed), in PEM files. */
-async function certificate(name: string, ca?: string): Promise<{ key: string; crt: string }> {
-  const key = join(work, `${name}.key`);
-  const crt = join(work, `${name}.crt`);
-  await run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
-  if (ca === undefined) {
-    await run('openssl', ['req', '-x509', '-new', '-key', key, '-out', crt, '-days', '2', '-subj', `/CN=${name}`]);
-  } else {
-    const csr = join(work, `${name}.csr`);
-    await run('openssl', ['req', '-new', '-key', key, '-out', csr, '-subj', `/CN=${name}`]);
-    await run('openssl', ['x509', '-req', '-in', csr, '-CA', `${join(work, ca)}.crt`, '-CAkey', `${join(work, ca)}.key`, '-CAcreateserial', '-out', crt, '-days', '2']);
-  }
-  return { key, crt };
-}
 
 /** DCMTK's TLS arguments for a client presenting `client` and trusting the server CA. */
 const tlsArgs = (client: string) => ['+tls', files[`${client}.key`]!, files[`${client}.crt`]!, '+cf', files['server-ca.crt']!];
@@ -70,7 +54,7 @@ beforeAll(async () => {
     ['client-b', 'hospital-b-ca'],
     ['stranger', undefined],
   ] as const) {
-    const made = await certificate(name, ca);
+    const made = await makeCertificate(work, name, ca);
     files[`${name}.key`] = made.key;
     files[`${name}.crt`] = made.crt;
   }

@@ -8,6 +8,7 @@ import type { HandlerContext } from '../../src/handler.js';
 import type { Mixing } from '../../src/mixing.js';
 import type { NativeBridge } from '../../src/native.js';
 import { Orthanc } from '../../src/orthanc.js';
+import { serverSpecs } from '../../src/lifecycle.js';
 import { RuntimeTenants } from '../../src/runtime-tenants.js';
 import { Tenants } from '../../src/tenants.js';
 
@@ -56,7 +57,7 @@ export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: str
     mixing,
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, faults, activity),
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
     logs,
     noticedPatients,
   };

@@ -11,6 +11,7 @@ import type { OrthancIds } from '../../src/dicom.js';
 import { MIXED_LABEL, Mixing } from '../../src/mixing.js';
 import { Orthanc } from '../../src/orthanc.js';
 import { storeHeld } from '../../src/store.js';
+import { serverSpecs } from '../../src/lifecycle.js';
 import { RuntimeTenants } from '../../src/runtime-tenants.js';
 import { Tenants } from '../../src/tenants.js';
 import { FakeOrthanc } from '../support/fake-orthanc.js';
@@ -47,7 +48,7 @@ beforeEach(() => {
     mixing: new Mixing(orthanc, { info: () => {}, error: () => {} }),
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, faults, activity),
+    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
   };
 });
 
