@@ -610,9 +610,9 @@ describe('the data', () => {
     // Patients carry P's label only (the others' LabelsStoreLevels lack "Patient"): RT-PS
     // (A's, B's, the main port's and P's) and RT-PP (P's and the main port's). The patients
     // whose studies, series or instances carry different labels also get the plugin's mark
-    // of patients of several senders (src/mixing.ts), moments after the stores: RT-PS and
-    // RT-PX (A's and B's). P labels patients only, so RT-PP's resources below the patient
-    // all carry the same (no) labels: it is not marked.
+    // of patients of several senders (src/mixing.ts), moments after the stores: RT-PS,
+    // RT-PX (A's and B's) and RT-PP (P's study carries "p" at every level, the main port's
+    // none).
     const patientLabels = async () =>
       Object.fromEntries(
         (await main.rest<{ Labels: string[]; MainDicomTags: { PatientID: string } }[]>('GET', '/patients?expand')).body.map((patient) => [
@@ -627,7 +627,7 @@ describe('the data', () => {
       'RT-PX': 'multitenant-mixed',
       'RT-PM': '',
       'RT-PC': '',
-      'RT-PP': 'p',
+      'RT-PP': 'multitenant-mixed,p',
     };
     let labels = await patientLabels();
     for (const started = Date.now(); Date.now() - started < 30_000 && !Object.entries(expected).every(([id, value]) => labels[id] === value); labels = await patientLabels()) {
