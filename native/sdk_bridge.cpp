@@ -177,11 +177,16 @@ Napi::Value Log(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value StoresInProgress(const Napi::CallbackInfo& info) {
+Napi::Value StoreActivityOf(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsString()) {
-    throw Napi::TypeError::New(info.Env(), "storesInProgress(patientId) takes a string");
+    throw Napi::TypeError::New(info.Env(), "storeActivity(patientId) takes a string");
   }
-  return Napi::Boolean::New(info.Env(), StoreInProgress::IsStoringInto(info[0].As<Napi::String>()));
+  const StoreActivity activity = StoreInProgress::ActivityOf(info[0].As<Napi::String>());
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("inProgress", activity.inProgress);
+  result.Set("lastBegun", static_cast<double>(activity.lastBegun));
+  result.Set("now", static_cast<double>(activity.now));
+  return result;
 }
 
 // A global property of Orthanc's database (shared by every node of a cluster), read or
@@ -352,7 +357,7 @@ Napi::Object InitSdkBridge(Napi::Env env, Napi::Object exports) {
   exports.Set("getGlobalProperty", Napi::Function::New(env, GetGlobalProperty, "getGlobalProperty"));
   exports.Set("setGlobalProperty", Napi::Function::New(env, SetGlobalProperty, "setGlobalProperty"));
   exports.Set("getConfigurationPath", Napi::Function::New(env, GetConfigurationPath, "getConfigurationPath"));
-  exports.Set("storesInProgress", Napi::Function::New(env, StoresInProgress, "storesInProgress"));
+  exports.Set("storeActivity", Napi::Function::New(env, StoreActivityOf, "storeActivity"));
   exports.Set("setDispatcher", Napi::Function::New(env, SetDispatcher, "setDispatcher"));
   return exports;
 }

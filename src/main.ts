@@ -38,7 +38,7 @@ bridge.setDispatcher(
     mixing: new Mixing(
       orthanc,
       { info: (message) => orthanc.info(message), error: (message) => orthanc.error(message) },
-      (patientId) => bridge.storesInProgress(patientId),
+      (patientId) => bridge.storeActivity(patientId),
     ),
     faults,
     activity,

@@ -14,6 +14,7 @@
 import pLimit from 'p-limit';
 import type { ChangeEvent } from './bridge.js';
 import { isExactlyMatchable, orthancId, Tags } from './dicom.js';
+import type { StoreActivity } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
 
 export const MIXED_LABEL = 'multitenant-mixed';
@@ -52,8 +53,8 @@ export class Mixing {
   constructor(
     private readonly orthanc: Orthanc,
     private readonly log: { info(message: string): void; error(message: string): void },
-    /** Whether a store of this process is labelling an instance of the patient (NativeBridge.storesInProgress). */
-    private readonly storesInProgress: (patientId: string) => boolean = () => false,
+    /** The stores of this process into the patient (NativeBridge.storeActivity). */
+    private readonly storeActivity: (patientId: string) => StoreActivity = () => ({ inProgress: false, lastBegun: 0, now: 0 }),
   ) {}
 
   /** Repairs what deletions changed while the plugin did not run. */
@@ -145,7 +146,8 @@ export class Mixing {
   }
 
   private async check(patientId: string, afterDeletion: boolean): Promise<void> {
-    if (this.storesInProgress(patientId)) {
+    const before = this.storeActivity(patientId);
+    if (before.inProgress) {
       // An instance a moment away from its labels is no other sender's: look again later.
       this.noticePatient(patientId, afterDeletion);
       return;
@@ -155,6 +157,12 @@ export class Mixing {
     try {
       const state = await this.read(patientId);
       if (state === undefined) return; // deleted meanwhile
+      const after = this.storeActivity(patientId);
+      if (after.inProgress || after.lastBegun > before.now) {
+        // A store began while the patient was read: what was read may show its instance unlabelled.
+        this.noticePatient(patientId, afterDeletion);
+        return;
+      }
       const marked = state.labels.includes(MIXED_LABEL);
       if (!isSingleSender(state)) {
         if (!marked) {

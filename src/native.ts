@@ -36,7 +36,16 @@ export interface NativeBridge {
   setGlobalProperty(property: number, value: string): Promise<void>;
   /** The configuration file (or folder) Orthanc was started with. */
   getConfigurationPath(): string | null;
-  /** Whether a C-STORE of this process is writing into this patient (stored, not yet labelled). */
-  storesInProgress(patientId: string): boolean;
+  /** The C-STOREs of this process into this patient (by Orthanc identifier): stored, not yet labelled. */
+  storeActivity(patientId: string): StoreActivity;
   setDispatcher(dispatcher: Dispatcher): void;
+}
+
+export interface StoreActivity {
+  /** A C-STORE of this process is writing into the patient. */
+  inProgress: boolean;
+  /** When the last store into it began, as a count of stores begun by this process (0: none remembered). */
+  lastBegun: number;
+  /** That count now. */
+  now: number;
 }

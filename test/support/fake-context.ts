@@ -32,7 +32,7 @@ export function refusingBridge(log: (line: string) => void): NativeBridge {
     setGlobalProperty: async () => {},
     getConfigurationPath: () => null,
     log: (level, message) => log(`${level}: ${message}`),
-    storesInProgress: () => false,
+    storeActivity: () => ({ inProgress: false, lastBegun: 0, now: 0 }),
     setDispatcher: () => {},
   };
 }

@@ -168,8 +168,12 @@ export class FakeOrthanc {
   hasExtendedFind = true;
   /** The answer of GET /modalities?expand (Orthanc's serialised DicomModalities). */
   modalities: Record<string, unknown> = {};
-  /** Orthanc ids of the patients NativeBridge.storesInProgress says are being stored into. */
+  /** Orthanc ids of the patients NativeBridge.storeActivity says are being stored into (beginStore, endStore). */
   readonly storesInProgress = new Set<string>();
+  private storesBegun = 0;
+  private readonly lastStoreBegun = new Map<string, number>();
+  /** Runs as each REST call is answered (after it is recorded): what happens meanwhile in Orthanc. */
+  whileAnswering: ((call: RecordedCall) => void) | undefined;
   /** POST /{level}/{id}/reconstruct calls, in order. */
   readonly reconstructions: { level: ResourceLevel; id: string; body: unknown }[] = [];
   /** POST /modalities/{name}/store calls (C-MOVE handed to Orthanc's job engine). */
@@ -205,7 +209,11 @@ export class FakeOrthanc {
     getConfigurationPath: () => null,
     getConfiguration: () => JSON.stringify(this.configuration),
     log: (level: LogLevel, message: string) => this.logs.push(`${level}: ${message}`),
-    storesInProgress: (patientId) => this.storesInProgress.has(patientId),
+    storeActivity: (patientId) => ({
+      inProgress: this.storesInProgress.has(patientId),
+      lastBegun: this.lastStoreBegun.get(patientId) ?? 0,
+      now: this.storesBegun,
+    }),
     setDispatcher: (dispatcher) => {
       this.dispatcher = dispatcher;
     },
@@ -325,8 +333,19 @@ export class FakeOrthanc {
   // -------------------------------------------------------------------------------------
   // The REST API.
 
+  /** A C-STORE of this process begins writing into the patient (Orthanc id); it is in progress until endStore. */
+  beginStore(patientId: string): void {
+    this.storesInProgress.add(patientId);
+    this.lastStoreBegun.set(patientId, ++this.storesBegun);
+  }
+
+  endStore(patientId: string): void {
+    this.storesInProgress.delete(patientId);
+  }
+
   private async serve<T>(call: RecordedCall, answer: () => T): Promise<T> {
     this.calls.push(call);
+    this.whileAnswering?.(call);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {

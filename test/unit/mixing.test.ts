@@ -26,7 +26,7 @@ beforeEach(() => {
   mixing = new Mixing(
     Orthanc.connect(fake.bridge),
     { info: (message) => logs.push(`info: ${message}`), error: (message) => logs.push(`error: ${message}`) },
-    (patientId) => fake.bridge.storesInProgress(patientId),
+    (patientId) => fake.bridge.storeActivity(patientId),
   );
 });
 
@@ -101,18 +101,40 @@ describe('a new instance', () => {
     fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
     // Stored, not labelled yet: it would look like another sender's.
     const ids = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
-    fake.storesInProgress.add(ids.Patient);
+    fake.beginStore(ids.Patient);
 
     mixing.notice([newInstance(ids)]);
     for (let period = 0; period < 3; period++) await afterDelay();
     expect(fake.calls, 'nothing read while the store is in progress').toEqual([]);
 
     fake.addLabel('Instance', ids.Instance, 'a');
-    fake.storesInProgress.delete(ids.Patient);
+    fake.endStore(ids.Patient);
     await afterDelay();
 
     expect(fake.summary().length, 'read once the store is done').toBe(4);
     expect(fake.summary().filter((call) => !call.startsWith('GET')), 'its labels are A\'s: not marked').toEqual([]);
+  });
+
+  it('of a patient a store of this process began writing into while it was read: judged again, not marked', async () => {
+    const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newInstance(first)]);
+    let second: OrthancIds | undefined;
+    fake.whileAnswering = (call) => {
+      // Twenty parallel associations: another store through A posts its instance into the
+      // patient while the check reads it, and labels it only afterwards.
+      if (second === undefined && call.uri.endsWith('/instances')) {
+        second = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+        fake.beginStore(second.Patient);
+      }
+    };
+    await afterDelay();
+    fake.whileAnswering = undefined;
+    fake.addLabel('Instance', second!.Instance, 'a');
+    fake.endStore(second!.Patient);
+    for (let period = 0; period < 2; period++) await afterDelay();
+
+    expect(fake.summary().filter((call) => call.startsWith('GET')).length, 'read twice').toBe(8);
+    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'its labels are A\'s: never marked').toEqual([]);
   });
 
   it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {

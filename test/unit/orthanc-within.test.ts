@@ -30,7 +30,7 @@ function heldBridge() {
     },
     getConfiguration: () => '{}',
     log: () => {},
-    storesInProgress: () => false,
+    storeActivity: () => ({ inProgress: false, lastBegun: 0, now: 0 }),
     setDispatcher: () => {},
   };
   /** Ends the oldest call in flight, once every call that can start has started. */

@@ -31,7 +31,7 @@ function fakeBridge(system: () => unknown) {
     setGlobalProperty: async () => {},
     getConfigurationPath: () => null,
     log: () => {},
-    storesInProgress: () => false,
+    storeActivity: () => ({ inProgress: false, lastBegun: 0, now: 0 }),
     setDispatcher: () => {},
   };
   return { bridge, calls };
