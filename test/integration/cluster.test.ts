@@ -25,10 +25,11 @@
 // - concurrent stores through A on node 1 and B on node 2 (their own studies, and one
 //   study both store a series into): every store succeeds (the nodes retry PostgreSQL's
 //   serialization failures), and each tenant sees exactly its own, from both nodes;
-// - a tenant added at run time through one node's REST API (kept in a global property of
-//   Orthanc's database, which every node reads again every 3 s) opens on the other node
-//   within 10 s and serves there; a change made through the other node is followed, and
-//   the deletion closes it, each within 10 s (the times are printed);
+// - a tenant added at run time through one node's REST API (kept in the plugin's table
+//   multitenant_dicom_tenants of the shared database, which every node reads again every
+//   3 s, and in no node's row of serverproperties) opens on the other node within 10 s and
+//   serves there; a change made through the other node is followed, and the deletion
+//   closes it, each within 10 s (the times are printed);
 // - another sender's part deleted from a patient, study or series that DEL_B shares with
 //   DEL_A across nodes (DEL_A stored through node 1, DEL_B through node 2; the deletion
 //   through node 1's or node 2's REST API): the patient is marked "multitenant-mixed"
@@ -773,11 +774,12 @@ describe('concurrent stores through A on node 1 and B on node 2', () => {
 
 // ---------------------------------------------------------------------------------------
 describe('a tenant added at run time through REST, on both nodes', () => {
-  // RUNTIME_T is added through node 1's REST API and kept by the plugin in a global
-  // property of Orthanc's database, which every node reads again every 3 s
-  // (src/runtime-tenants.ts): node 2 must open, move and close its server as node 1 does,
-  // on the same port at its own address, within 10 s of the REST call. Each wait polls for
-  // up to 30 s, so that a late node is measured too (the times are printed).
+  // RUNTIME_T is added through node 1's REST API and kept by the plugin in its table of
+  // Orthanc's PostgreSQL database, which every node reads again every 3 s
+  // (src/runtime-tenants.ts, src/tenant-store.ts): node 2 must open, move and close its
+  // server as node 1 does, on the same port at its own address, within 10 s of the REST
+  // call. Each wait polls for up to 30 s, so that a late node is measured too (the times
+  // are printed).
   const RT = 'RUNTIME_T';
   const ROUTE = '/plugins/multitenant-dicom/tenants';
   const APPLIED = /the tenants added through REST changed on another node: applied/;
@@ -823,12 +825,16 @@ describe('a tenant added at run time through REST, on both nodes', () => {
     await expectApplied(node2, node1, marks);
   }, TIMEOUT_MS);
 
-  it("node 1 keeps it where node 2 reads it: not in a row of node 1's own (PostgreSQL's serverproperties, by DatabaseServerIdentifier)", async () => {
+  it("node 1 keeps it where node 2 reads it: not in a row of node 1's own (PostgreSQL's serverproperties, by DatabaseServerIdentifier), but in the plugin's table", async () => {
     const rows = await postgres.sql(
       postgres.database.database,
       `SELECT server || ': property ' || property FROM serverproperties WHERE value LIKE '%"AET":"${RT}"%' ORDER BY 1`,
     );
     expect(rows.trim(), "the tenants added through REST, filed under one node's identifier").toBe('');
+    const shared = await postgres.sql(postgres.database.database, 'SELECT name, value FROM multitenant_dicom_tenants ORDER BY 1');
+    expect(shared.trim().split('\n'), 'the rows of the plugin\'s table').toEqual([
+      `tenants|${JSON.stringify({ Servers: [{ AET: RT, Port: port, Labels: ['rt'] }] })}`,
+    ]);
   }, TIMEOUT_MS);
 
   it("a study stored through node 2's RUNTIME_T is found through node 1's (and node 2's): exactly its instances, labelled rt", async () => {
