@@ -189,8 +189,9 @@ Napi::Value StoreActivityOf(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// A global property of Orthanc's database (shared by every node of a cluster), read or
-// written on the thread pool: the database may be a remote PostgreSQL.
+// A global property of Orthanc's database, read or written on the thread pool: the database
+// may be a remote PostgreSQL. Orthanc files it under the server's DatabaseServerIdentifier,
+// so the nodes of a cluster do not share it (src/tenant-store.ts).
 class GlobalPropertyCall : public Napi::AsyncWorker {
  public:
   GlobalPropertyCall(Napi::Env env, int32_t property, std::optional<std::string> value)

@@ -15,8 +15,9 @@ flock 9  # concurrent builds share build/
 node scripts/compile-schema.mjs
 node scripts/compile-ui.mjs
 npx tsc --noEmit -p .
+# pg's optional modules (its libpq binding, its Cloudflare sockets) are never loaded here.
 npx esbuild src/main.ts --bundle --platform=node --target=node20 --format=iife \
-  --outfile=build/bundle.js --log-level=warning
+  --external:pg-native --external:pg-cloudflare --outfile=build/bundle.js --log-level=warning
 npx node-gyp configure build --nodedir=/usr --loglevel=warn >/dev/null
 npx cmake-js compile --out build/cmake --log-level warn >/dev/null
 ls -l build/libOrthancMultitenantDicom.so

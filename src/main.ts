@@ -9,6 +9,7 @@ import type { NativeBridge } from './native.js';
 import { describeError, Orthanc } from './orthanc.js';
 import { serverSpecs } from './lifecycle.js';
 import { RuntimeTenants } from './runtime-tenants.js';
+import { openTenantStore } from './tenant-store.js';
 import { Tenants } from './tenants.js';
 
 const bridge = (process as unknown as { _linkedBinding(name: string): NativeBridge })._linkedBinding(
@@ -42,7 +43,14 @@ bridge.setDispatcher(
     ),
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
+    runtimeTenants: new RuntimeTenants(
+      tenants,
+      bridge,
+      orthanc,
+      (all) => serverSpecs(all, tenants.dicom, faults.labelWrite),
+      activity,
+      openTenantStore(orthanc.configuration(), bridge, orthanc),
+    ),
   }),
 );
 

@@ -31,7 +31,10 @@ export interface NativeBridge {
    * port or TLS changed, updated in place otherwise); resolves with each one's state.
    */
   applyServers(specs: ServerSpec[]): Promise<ServerState[]>;
-  /** A global property of Orthanc's database ("" when never set); shared by the nodes of a cluster. */
+  /**
+   * A global property of Orthanc's database ("" when never set). Orthanc files it under the
+   * server's DatabaseServerIdentifier: the nodes of a cluster do not share it.
+   */
   getGlobalProperty(property: number): Promise<string>;
   setGlobalProperty(property: number, value: string): Promise<void>;
   /** The configuration file (or folder) Orthanc was started with. */

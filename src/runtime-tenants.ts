@@ -1,7 +1,8 @@
 // Tenants added, changed and removed at run time (PUT and DELETE
 // /plugins/multitenant-dicom/tenants/{AET}), without a restart. They live in Orthanc's
-// database, as one global property: they survive restarts, and every node of a cluster
-// follows them (it reads the property again every few seconds). Tenants of the
+// database (src/tenant-store.ts: a global property on SQLite, a table of the plugin's own
+// on PostgreSQL, which every node of a cluster shares): they survive restarts, and every
+// node follows them (it reads them again every few seconds). Tenants of the
 // configuration file are not changed here.
 import type { TenantChange } from './audit.js';
 import type { ServerSpec, ServerState } from './bridge.js';
@@ -9,10 +10,8 @@ import { ConfigurationConflict, ConfigurationError, isSameAet, parseTenantEntry,
 import { isJsonObject } from './json.js';
 import type { NativeBridge } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
+import { TenantStoreError, type TenantStore } from './tenant-store.js';
 import type { Tenants } from './tenants.js';
-
-/** The global property holding them: {"Servers": [entries as PUT]} (plugins use numbers from 1024). */
-export const TENANTS_PROPERTY = 20_260;
 
 /** How often a node looks for changes made through another node. */
 const FOLLOW_PERIOD_MS = 3_000;
@@ -30,10 +29,10 @@ export interface TenantsListener {
   tenantChanged(tenant: TenantConfig, change: TenantChange): void;
 }
 
-type Native = Pick<NativeBridge, 'applyServers' | 'getGlobalProperty' | 'setGlobalProperty' | 'getConfigurationPath'>;
+type Native = Pick<NativeBridge, 'applyServers' | 'getConfigurationPath'>;
 
 export class RuntimeTenants {
-  /** The property as last read or written: a node reapplies only when it differs. */
+  /** The stored text as last applied: a node reapplies only when the store's differs. */
   private stored = '';
   private timer: NodeJS.Timeout | undefined;
   /** The states of the servers, from the last time they were applied. */
@@ -47,13 +46,15 @@ export class RuntimeTenants {
     /** What the native shim needs to run these tenants' servers (lifecycle.ts, serverSpecs). */
     private readonly specsOf: (tenants: TenantConfig[]) => ServerSpec[],
     private readonly listener: TenantsListener,
+    /** Where they live (src/tenant-store.ts). */
+    private readonly store: TenantStore,
   ) {}
 
   /** Reads the tenants added through REST from Orthanc's database. */
   async load(): Promise<void> {
     let text = '';
     try {
-      text = await this.native.getGlobalProperty(TENANTS_PROPERTY);
+      text = await this.store.read();
     } catch (error) {
       this.orthanc.error(`multitenant-dicom: cannot read the tenants added through REST: ${describeError(error)}`);
       return;
@@ -106,21 +107,28 @@ export class RuntimeTenants {
     const configured = this.tenants.fromConfiguration.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
     if (configured !== undefined) return this.definedInFile(configured);
 
-    await this.load(); // another node may have changed them meanwhile
-    const existing = this.tenants.addedThroughRest.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
-    const others = this.tenants.all.filter((tenant) => tenant !== existing);
-    let tenant: TenantConfig;
-    try {
-      tenant = parseTenantEntry(entry, existing?.index ?? this.tenants.indexFor(aet), others, this.tenants.dicom);
-    } catch (problem) {
-      if (problem instanceof ConfigurationConflict) return error(409, problem.message);
-      if (problem instanceof ConfigurationError) return error(400, problem.message);
-      throw problem;
-    }
-    const entries = this.storedEntries().filter((stored) => !sameEntry(stored, aet, this.tenants.dicom.strictAetComparison));
-    entries.push(entry);
-    await this.save(entries);
-    this.tenants.setAddedThroughRest([...this.tenants.addedThroughRest.filter((other) => other !== existing), tenant]);
+    // Decided on the stored tenants as they are, with no change through another node in between.
+    let decision!: { refusal: RestOutcome } | { tenant: TenantConfig; existing: TenantConfig | undefined; added: TenantConfig[] };
+    const text = await this.changeStore((current) => {
+      const added = this.parseStored(current);
+      const existing = added.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
+      const others = [...this.tenants.fromConfiguration, ...added].filter((tenant) => tenant !== existing);
+      try {
+        decision = { tenant: parseTenantEntry(entry, existing?.index ?? this.tenants.indexFor(aet), others, this.tenants.dicom), existing, added };
+      } catch (problem) {
+        if (problem instanceof ConfigurationConflict) decision = { refusal: error(409, problem.message) };
+        else if (problem instanceof ConfigurationError) decision = { refusal: error(400, problem.message) };
+        else throw problem;
+        return current;
+      }
+      const entries = this.storedEntries(current).filter((stored) => !sameEntry(stored, aet, this.tenants.dicom.strictAetComparison));
+      return JSON.stringify({ Servers: [...entries, entry] });
+    });
+    if (typeof text !== 'string') return text;
+    if ('refusal' in decision) return decision.refusal;
+    const { tenant, existing, added } = decision;
+    this.stored = text;
+    this.tenants.setAddedThroughRest([...added.filter((other) => other !== existing), tenant]);
     await this.apply();
     const change = existing === undefined ? 'TENANT-CREATED' : 'TENANT-CHANGED';
     this.orthanc.warning(`${tenantName(tenant)}: ${existing === undefined ? 'created' : 'changed'} through REST`);
@@ -131,21 +139,43 @@ export class RuntimeTenants {
   private async deleteNow(aet: string): Promise<RestOutcome> {
     const configured = this.tenants.fromConfiguration.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
     if (configured !== undefined) return this.definedInFile(configured);
-    await this.load();
-    const existing = this.tenants.addedThroughRest.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
-    if (existing === undefined) return error(404, `no tenant has the AET ${JSON.stringify(aet)}`);
-    await this.save(this.storedEntries().filter((stored) => !sameEntry(stored, aet, this.tenants.dicom.strictAetComparison)));
-    this.tenants.setAddedThroughRest(this.tenants.addedThroughRest.filter((tenant) => tenant !== existing));
+    let decision!: { refusal: RestOutcome } | { existing: TenantConfig; added: TenantConfig[] };
+    const text = await this.changeStore((current) => {
+      const added = this.parseStored(current);
+      const existing = added.find((tenant) => isSameAet(this.tenants.dicom.strictAetComparison, tenant.aet, aet));
+      if (existing === undefined) {
+        decision = { refusal: error(404, `no tenant has the AET ${JSON.stringify(aet)}`) };
+        return current;
+      }
+      decision = { existing, added };
+      return JSON.stringify({ Servers: this.storedEntries(current).filter((stored) => !sameEntry(stored, aet, this.tenants.dicom.strictAetComparison)) });
+    });
+    if (typeof text !== 'string') return text;
+    if ('refusal' in decision) return decision.refusal;
+    const { existing, added } = decision;
+    this.stored = text;
+    this.tenants.setAddedThroughRest(added.filter((tenant) => tenant !== existing));
     await this.apply();
     this.orthanc.warning(`${tenantName(existing)}: deleted through REST (its port is closed, its data stays)`);
     this.listener.tenantChanged(existing, 'TENANT-DELETED');
     return { status: 200, body: { Deleted: existing.aet } };
   }
 
+  /** The store's update; a store that cannot be reached is a 503 that says why (and an error in the log). */
+  private async changeStore(change: (current: string) => string): Promise<string | RestOutcome> {
+    try {
+      return await this.store.update(change);
+    } catch (problem) {
+      if (!(problem instanceof TenantStoreError)) throw problem;
+      this.orthanc.error(`multitenant-dicom: ${problem.message}`);
+      return error(503, problem.message);
+    }
+  }
+
   private async followOnce(): Promise<void> {
     let text: string;
     try {
-      text = await this.native.getGlobalProperty(TENANTS_PROPERTY);
+      text = await this.store.read();
     } catch {
       return; // said when it happens at start-up; a passing failure of the database is retried
     }
@@ -161,25 +191,19 @@ export class RuntimeTenants {
     return error(409, `${tenantName(tenant)} is defined in ${file}: change it there (and restart Orthanc), not through REST`);
   }
 
-  private storedEntries(): unknown[] {
-    if (this.stored === '') return [];
-    const parsed: unknown = JSON.parse(this.stored);
+  /** The entries of a stored text: {"Servers": [entries as PUT]}. */
+  private storedEntries(text: string): unknown[] {
+    if (text === '') return [];
+    const parsed: unknown = JSON.parse(text);
     return isJsonObject(parsed) && Array.isArray(parsed['Servers']) ? parsed['Servers'] : [];
   }
 
-  private async save(entries: unknown[]): Promise<void> {
-    const text = JSON.stringify({ Servers: entries });
-    await this.native.setGlobalProperty(TENANTS_PROPERTY, text);
-    this.stored = text;
-  }
-
-  /** The entries of the property that are still valid; an invalid one is logged and left out. */
+  /** The entries of a stored text that are still valid; an invalid one is logged and left out. */
   private parseStored(text: string): TenantConfig[] {
-    this.stored = text;
     const tenants: TenantConfig[] = [];
     let entries: unknown[];
     try {
-      entries = this.storedEntries();
+      entries = this.storedEntries(text);
     } catch (problem) {
       this.orthanc.error(`multitenant-dicom: the tenants added through REST cannot be read (${describeError(problem)}); none is served`);
       return [];

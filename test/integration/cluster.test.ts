@@ -1,10 +1,19 @@
 // The plugin on a PostgreSQL cluster: two Orthanc nodes sharing one PostgreSQL 17
 // database (test/support/postgresql.ts, a throwaway server) for the index and the DICOM
 // files ("EnableStorage": true, "Lock": false; test/support/cluster.ts). Both nodes have
-// the same MultitenantDicom section: TENANT_A (label a) and TENANT_B (label b), each on
-// its own port per node. A tenant is the same tenant on every node: what it stored
-// through one node, it finds and retrieves through the other; the other tenant sees
-// none of it on any node.
+// the same MultitenantDicom section: TENANT_A (label a) and TENANT_B (label b), and
+// DEL_A and DEL_B (labels at every level, for PATIENT-level queries), each on its own
+// port per node. A tenant is the same tenant on every node: what it stored through one
+// node, it finds and retrieves through the other; the other tenant sees none of it on
+// any node.
+//
+// Node 2 runs in a network namespace of its own (test/support/network-namespace.ts), as
+// on a second host: a veth link, 10.211.0.1 on the test's side, 10.211.0.2 on node 2's.
+// Node 2 reaches PostgreSQL and the move destination at 10.211.0.1; the test reaches
+// node 2's HTTP and DICOM ports at 10.211.0.2, node 1's at 127.0.0.1. Every check runs on
+// this layout: a tenant added at run time has one port, which every node opens, and two
+// nodes can only both listen on it from two network namespaces. It needs root in a
+// private network namespace (scripts/debian13.sh --private-network).
 //
 // - the nodes: each really runs on PostgreSQL (index and storage plugins in /system),
 //   and the files live in the database (no file in a node's folder);
@@ -15,11 +24,18 @@
 //   content and labels Orthanc holds; the loser is refused and sees nothing;
 // - concurrent stores through A on node 1 and B on node 2 (their own studies, and one
 //   study both store a series into): every store succeeds (the nodes retry PostgreSQL's
-//   serialization failures), and each tenant sees exactly its own, from both nodes.
-//
-// Further cluster checks (runtime tenants reaching every node, a deletion that holds
-// across nodes) belong in their own describe blocks in the section "Checks to come" at
-// the end, on these nodes and with the helpers below.
+//   serialization failures), and each tenant sees exactly its own, from both nodes;
+// - a tenant added at run time through one node's REST API (kept in the plugin's table
+//   multitenant_dicom_tenants of the shared database, which every node reads again every
+//   3 s, and in no node's row of serverproperties) opens on the other node within 10 s and
+//   serves there; a change made through the other node is followed, and the deletion
+//   closes it, each within 10 s (the times are printed);
+// - another sender's part deleted from a patient, study or series that DEL_B shares with
+//   DEL_A across nodes (DEL_A stored through node 1, DEL_B through node 2; the deletion
+//   through node 1's or node 2's REST API): the patient is marked "multitenant-mixed"
+//   while shared, rebuilt once the deletion leaves one sender, and then through DEL_B on
+//   both nodes, at every query level, only DEL_B's values show and match; through DEL_A,
+//   nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -34,7 +50,7 @@ import {
   type ClusterNode,
   type ClusterTenant,
 } from '../support/cluster.js';
-import { dicomStrings, echoscu, runTool, type DcmtkResult, type DicomJson } from '../support/dcmtk.js';
+import { dicomStrings, echoOutcome, echoscu, runTool, type DcmtkResult, type DicomJson } from '../support/dcmtk.js';
 import {
   orthancIds,
   PATIENT_NAMES,
@@ -44,20 +60,44 @@ import {
   type SyntheticInstance,
 } from '../support/dataset.js';
 import { cfind, valueOf, type Answer } from '../support/find-data.js';
-import { freePort, stopAllOrthancs } from '../support/orthanc.js';
+import { createNetworkNamespace, type NetworkNamespace } from '../support/network-namespace.js';
+import { canConnect, freePort, stopAllOrthancs } from '../support/orthanc.js';
 import { logLines } from '../support/plugin.js';
 import { startPostgres, stopAllPostgres, type RunningPostgres } from '../support/postgresql.js';
+import {
+  deletionUri,
+  findingsThroughDeleted,
+  findingsThroughRemaining,
+  isMarkedMixed,
+  MIXED,
+  writeSharingPair,
+  type QueryLevel,
+  type Shares,
+  type SharingPair,
+  type TenantFind,
+} from '../support/shared-patient.js';
+import { waitForPort, waitUntil } from '../support/wait.js';
 
 const A: ClusterTenant = { AET: 'TENANT_A', Labels: ['a'] };
 const B: ClusterTenant = { AET: 'TENANT_B', Labels: ['b'] };
+/** Labels at every level (PATIENT-level queries), for the deletion checks. */
+const ALL_LEVELS = ['Patient', 'Study', 'Series', 'Instance'];
+const DEL_A: ClusterTenant = { AET: 'DEL_A', Labels: ['del_a'], LabelsStoreLevels: ALL_LEVELS };
+const DEL_B: ClusterTenant = { AET: 'DEL_B', Labels: ['del_b'], LabelsStoreLevels: ALL_LEVELS };
+/** The two tenants of the first checks. */
 type TenantName = 'A' | 'B';
-const TENANTS: Record<TenantName, ClusterTenant> = { A, B };
+type AnyTenant = TenantName | 'DEL_A' | 'DEL_B';
+const TENANTS: Record<AnyTenant, ClusterTenant> = { A, B, DEL_A, DEL_B };
+
+/** The link between the test's network namespace and node 2's. */
+const LINK = { hostAddress: '10.211.0.1', address: '10.211.0.2' };
 
 const SCU_AET = 'CLUSTER_SCU';
 const DEST_AET = 'CLUSTER_DEST';
 const TIMEOUT_MS = 120_000;
 
 let directory: string;
+let namespace: NetworkNamespace | undefined;
 let postgres: RunningPostgres;
 let nodes: ClusterNode[];
 let node1: ClusterNode;
@@ -69,7 +109,7 @@ let destination: Destination;
 
 const uidsOf = (instances: SyntheticInstance[]) => instances.map((instance) => instance.sopInstanceUid).sort();
 const unique = (values: string[]) => [...new Set(values)].sort();
-const through = (node: ClusterNode, tenant: TenantName) => `${node.name}'s ${TENANTS[tenant].AET}`;
+const through = (node: ClusterNode, tenant: AnyTenant) => `${node.name}'s ${TENANTS[tenant].AET}`;
 
 /** Without DCMTK's hex dumps, for failure messages. */
 function describeOutput(result: DcmtkResult): string {
@@ -85,9 +125,17 @@ interface StoreRun {
   statuses: number[];
 }
 
-const storeArgs = (node: ClusterNode, tenant: TenantName, files: string[]) => [
-  '-d', '-nh', '-aet', SCU_AET, '-aec', TENANTS[tenant].AET, '127.0.0.1', String(node.ports[TENANTS[tenant].AET]), ...files,
+/** A tenant's DICOM server on a node. */
+interface Endpoint {
+  host: string;
+  port: number;
+  calledAet: string;
+}
+
+const storeArgsAt = (endpoint: Endpoint, files: string[]) => [
+  '-d', '-nh', '-aet', SCU_AET, '-aec', endpoint.calledAet, endpoint.host, String(endpoint.port), ...files,
 ];
+const storeArgs = (node: ClusterNode, tenant: AnyTenant, files: string[]) => storeArgsAt(node.tenant(TENANTS[tenant].AET), files);
 
 function toStoreRun(result: DcmtkResult): StoreRun {
   const statuses = [...(result.stdout + result.stderr).matchAll(/^D: DIMSE Status\s*:\s*0x([0-9a-fA-F]{4})/gm)].map((match) =>
@@ -146,8 +194,12 @@ async function storeAtOnce(...runs: { node: ClusterNode; tenant: TenantName; fil
   return (await Promise.all(held.map((tool) => tool.result))).map(toStoreRun);
 }
 
-async function store(node: ClusterNode, tenant: TenantName, files: string[]): Promise<StoreRun> {
-  return toStoreRun(await runTool('storescu', storeArgs(node, tenant, files), TIMEOUT_MS));
+async function store(node: ClusterNode, tenant: AnyTenant, files: string[]): Promise<StoreRun> {
+  return storeAt(node.tenant(TENANTS[tenant].AET), files);
+}
+
+async function storeAt(endpoint: Endpoint, files: string[]): Promise<StoreRun> {
+  return toStoreRun(await runTool('storescu', storeArgsAt(endpoint, files), TIMEOUT_MS));
 }
 
 /** Every file answered Success. */
@@ -159,9 +211,14 @@ function expectStored(run: StoreRun, files: string[], what: string) {
 const hex = (status: number) => `0x${status.toString(16).padStart(4, '0')}`;
 
 /** C-FIND (Study Root) through a tenant of a node: its answers, text decoded from their character set. */
-async function find(node: ClusterNode, tenant: TenantName, level: 'STUDY' | 'IMAGE', keys: string[]): Promise<Answer[]> {
-  const query = { name: `${level} through ${through(node, tenant)}`, level, model: 'study' as const, keys };
-  const outcome = await cfind(join(directory, 'find'), { ...node.tenant(TENANTS[tenant].AET), callingAet: SCU_AET }, query);
+function find(node: ClusterNode, tenant: AnyTenant, level: QueryLevel, keys: string[]): Promise<Answer[]> {
+  return findAt(node.tenant(TENANTS[tenant].AET), level, keys, through(node, tenant));
+}
+
+/** C-FIND (Study Root) through a tenant's DICOM server (`what` names it in messages); it must end with Success. */
+async function findAt(endpoint: Endpoint, level: QueryLevel, keys: string[], what: string): Promise<Answer[]> {
+  const query = { name: `${level} through ${what}`, level, model: 'study' as const, keys };
+  const outcome = await cfind(join(directory, 'find'), { ...endpoint, callingAet: SCU_AET }, query);
   expect(outcome.status, `C-FIND ${query.name}: ${describeOutput(outcome.tool)}`).toBe('Success');
   return outcome.answers;
 }
@@ -206,12 +263,12 @@ async function filesIn(folder: string): Promise<Map<string, string>> {
 }
 
 /** C-MOVE at STUDY level through a tenant of a node, to the storescp destination. */
-async function move(node: ClusterNode, tenant: TenantName, studyUids: string[]): Promise<Retrieved> {
+async function move(node: ClusterNode, tenant: AnyTenant, studyUids: string[]): Promise<Retrieved> {
   await destination.clear();
   const output = await runTool(
     'movescu',
     ['-d', '-S', '-aet', SCU_AET, '-aec', TENANTS[tenant].AET, '-aem', DEST_AET, '-k', 'QueryRetrieveLevel=STUDY',
-      '-k', `StudyInstanceUID=${studyUids.join('\\')}`, '127.0.0.1', String(node.ports[TENANTS[tenant].AET])],
+      '-k', `StudyInstanceUID=${studyUids.join('\\')}`, node.host, String(node.ports[TENANTS[tenant].AET])],
     TIMEOUT_MS,
   );
   const files = await filesIn(destination.folder);
@@ -219,12 +276,12 @@ async function move(node: ClusterNode, tenant: TenantName, studyUids: string[]):
 }
 
 /** C-GET at STUDY level through a tenant of a node; the files stay until the test file ends. */
-async function get(node: ClusterNode, tenant: TenantName, studyUids: string[]): Promise<Retrieved> {
+async function get(node: ClusterNode, tenant: AnyTenant, studyUids: string[]): Promise<Retrieved> {
   const folder = await mkdtemp(join(directory, 'get-'));
   const output = await runTool(
     'getscu',
     ['-d', '-S', '-aet', SCU_AET, '-aec', TENANTS[tenant].AET, '-od', folder, '-k', 'QueryRetrieveLevel=STUDY',
-      '-k', `StudyInstanceUID=${studyUids.join('\\')}`, '127.0.0.1', String(node.ports[TENANTS[tenant].AET])],
+      '-k', `StudyInstanceUID=${studyUids.join('\\')}`, node.host, String(node.ports[TENANTS[tenant].AET])],
     TIMEOUT_MS,
   );
   const files = await filesIn(folder);
@@ -365,19 +422,28 @@ class Destination {
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'cluster-test-'));
-  [postgres, destination] = await Promise.all([startPostgres(), Destination.start()]);
+  // First the link: PostgreSQL listens on its address too.
+  namespace = await createNetworkNamespace(LINK);
+  [postgres, destination] = await Promise.all([
+    startPostgres({ listenAddresses: ['127.0.0.1', namespace.hostAddress], clientAddresses: [`${namespace.address}/32`] }),
+    Destination.start(),
+  ]);
   nodes = await startCluster(
     {
       database: postgres.database,
-      tenants: [A, B],
+      tenants: [A, B, DEL_A, DEL_B],
       configuration: {
         // C-FIND answers are in DefaultEncoding (Latin-1 by default: Greek and Cyrillic names would be lost).
         DefaultEncoding: 'Utf8',
         DicomModalities: {
+          // The calling AET of every DCMTK tool here (its host is not checked: DicomCheckModalityHost is false).
           scu: { AET: SCU_AET, Host: '127.0.0.1', Port: 104 },
-          dest: { AET: DEST_AET, Host: '127.0.0.1', Port: destination.port },
+          // The storescp listens on every address of the test's namespace: node 2 reaches it over the link.
+          dest: { AET: DEST_AET, Host: namespace.hostAddress, Port: destination.port },
         },
       },
+      // Node 2, as on another host: in its own network namespace, PostgreSQL over the link.
+      nodes: [{}, { networkNamespace: namespace, postgresql: { Host: namespace.hostAddress } }],
     },
     2,
   );
@@ -397,6 +463,7 @@ afterAll(async () => {
   // The nodes first: they hold connections to the database.
   await stopAllOrthancs();
   await stopAllPostgres();
+  await namespace?.remove();
   if (directory !== undefined) await rm(directory, { recursive: true, force: true });
 }, 180_000);
 
@@ -432,6 +499,17 @@ describe('the nodes', () => {
         DatabaseServerIdentifier: node.name,
       });
     }
+  }, TIMEOUT_MS);
+
+  it('node 2 runs as on another host: its ports are in its own network namespace, and it reaches PostgreSQL over the link', async () => {
+    expect(node2.host).toBe(LINK.address);
+    for (const port of [node2.orthanc.httpPort, node2.orthanc.dicomPort, ...Object.values(node2.ports)]) {
+      expect(await canConnect(port, LINK.address), `port ${port} at ${LINK.address}`).toBe(true);
+      expect(await canConnect(port, '127.0.0.1'), `port ${port} on the test's loopback`).toBe(false);
+    }
+    const clients = await postgres.sql('postgres', `SELECT DISTINCT client_addr FROM pg_stat_activity WHERE datname = '${postgres.database.database}' AND client_addr IS NOT NULL ORDER BY 1`);
+    // Node 1 over the loopback, node 2 from its end of the link.
+    expect(clients.trim().split('\n'), 'the addresses of the connections to the database').toEqual([LINK.address, '127.0.0.1']);
   }, TIMEOUT_MS);
 });
 
@@ -695,7 +773,208 @@ describe('concurrent stores through A on node 1 and B on node 2', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// Checks to come, each in its own describe block here, on these nodes and with the
-// helpers above (storeAtOnce, find, move, get, expectLabels, instancesWithUid):
-// - runtime tenants: a tenant added at runtime reaches every node;
-// - deletions: a deletion (and its fix) holds across nodes.
+describe('a tenant added at run time through REST, on both nodes', () => {
+  // RUNTIME_T is added through node 1's REST API and kept by the plugin in its table of
+  // Orthanc's PostgreSQL database, which every node reads again every 3 s
+  // (src/runtime-tenants.ts, src/tenant-store.ts): node 2 must open, move and close its
+  // server as node 1 does, on the same port at its own address, within 10 s of the REST
+  // call. Each wait polls for up to 30 s, so that a late node is measured too (the times
+  // are printed).
+  const RT = 'RUNTIME_T';
+  const ROUTE = '/plugins/multitenant-dicom/tenants';
+  const APPLIED = /the tenants added through REST changed on another node: applied/;
+  const WITHIN_MS = 10_000;
+  const timings: string[] = [];
+  let port: number;
+  let movedPort: number;
+  let stored: SyntheticInstance[];
+
+  afterAll(() => {
+    if (timings.length > 0) console.info(`cluster runtime tenant, until the other node followed: ${timings.join(', ')}`);
+  });
+
+  const at = (node: ClusterNode, rtPort: number): Endpoint => ({ host: node.host, port: rtPort, calledAet: RT });
+  const echo = async (node: ClusterNode, rtPort: number) =>
+    echoOutcome(await echoscu({ ...at(node, rtPort), callingAet: SCU_AET, timeoutMs: 30_000 }));
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+  /** Waits until the node's RUNTIME_T port opens (or closes); it must have followed within 10 s of `since`. */
+  async function expectFollowed(what: string, node: ClusterNode, rtPort: number, open: boolean, since: number) {
+    const took = await waitForPort(rtPort, open, { host: node.host, since, timeoutMs: 30_000 });
+    timings.push(`${what} ${seconds(took)}`);
+    expect(took, `${node.name} ${open ? 'opened' : 'closed'} port ${rtPort} after ${seconds(took)}`).toBeLessThan(WITHIN_MS);
+  }
+
+  /** Node `made` made the last change itself; `follower` logged that it applied another node's change. */
+  async function expectApplied(follower: ClusterNode, made: ClusterNode, marks: Map<ClusterNode, number>) {
+    await follower.orthanc.waitForLog(APPLIED, 10_000, marks.get(follower));
+    expect(made.orthanc.log().slice(marks.get(made)), `${made.name} made the change itself`).not.toMatch(APPLIED);
+  }
+  const logMarks = () => new Map(nodes.map((node) => [node, node.orthanc.log().length]));
+
+  it("PUT through node 1 opens it there at once; within 10 s node 2 listens on the same port at its own address, answers C-ECHO, and logs that it applied another node's change", async () => {
+    port = await freePort();
+    const marks = logMarks();
+    const sent = performance.now();
+    const created = await node1.orthanc.rest<Record<string, unknown>>('PUT', `${ROUTE}/${RT}`, { Port: port, Labels: ['rt'] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ AET: RT, Port: port, Labels: ['rt'], State: 'Listening' });
+    expect(await echo(node1, port), "C-ECHO to node 1's RUNTIME_T").toBe('accepted');
+    await expectFollowed('created', node2, port, true, sent);
+    expect(await echo(node2, port), "C-ECHO to node 2's RUNTIME_T").toBe('accepted');
+    await expectApplied(node2, node1, marks);
+  }, TIMEOUT_MS);
+
+  it("node 1 keeps it where node 2 reads it: not in a row of node 1's own (PostgreSQL's serverproperties, by DatabaseServerIdentifier), but in the plugin's table", async () => {
+    const rows = await postgres.sql(
+      postgres.database.database,
+      `SELECT server || ': property ' || property FROM serverproperties WHERE value LIKE '%"AET":"${RT}"%' ORDER BY 1`,
+    );
+    expect(rows.trim(), "the tenants added through REST, filed under one node's identifier").toBe('');
+    const shared = await postgres.sql(postgres.database.database, 'SELECT name, value FROM multitenant_dicom_tenants ORDER BY 1');
+    expect(shared.trim().split('\n'), 'the rows of the plugin\'s table').toEqual([
+      `tenants|${JSON.stringify({ Servers: [{ AET: RT, Port: port, Labels: ['rt'] }] })}`,
+    ]);
+  }, TIMEOUT_MS);
+
+  it("a study stored through node 2's RUNTIME_T is found through node 1's (and node 2's): exactly its instances, labelled rt", async () => {
+    stored = await writeDataset(join(directory, 'runtime'), {
+      prefix: 'cluster-runtime',
+      patients: 1,
+      studiesPerPatient: 1,
+      seriesPerStudy: 1,
+      instancesPerSeries: 3,
+    });
+    const files = stored.map((instance) => instance.path);
+    expectStored(await storeAt(at(node2, port), files), files, "storescu through node 2's RUNTIME_T");
+    const study = stored[0]!.studyInstanceUid;
+    for (const node of nodes) {
+      const studies = await findAt(at(node, port), 'STUDY', [`StudyInstanceUID=${study}`], `${node.name}'s RUNTIME_T`);
+      expect(answered(studies, 'StudyInstanceUID'), `C-FIND STUDY through ${node.name}'s RUNTIME_T`).toEqual([study]);
+      const images = await findAt(at(node, port), 'IMAGE', [`StudyInstanceUID=${study}`, 'SOPInstanceUID'], `${node.name}'s RUNTIME_T`);
+      expect(answered(images, 'SOPInstanceUID'), `C-FIND IMAGE through ${node.name}'s RUNTIME_T`).toEqual(uidsOf(stored));
+    }
+    for (const instance of stored) {
+      expect((await node1.orthanc.rest<string[]>('GET', `/instances/${orthancIds(instance).instance}/labels`)).body).toEqual(['rt']);
+    }
+  }, TIMEOUT_MS);
+
+  it('a change through node 2 (another port, another label) is applied by node 1 within 10 s: the port moves, and what it stores carries both labels', async () => {
+    movedPort = await freePort();
+    const marks = logMarks();
+    const sent = performance.now();
+    const changed = await node2.orthanc.rest<Record<string, unknown>>('PUT', `${ROUTE}/${RT}`, { Port: movedPort, Labels: ['rt', 'rt2'] });
+    expect(changed.status, `a change of the tenant node 1 created: ${JSON.stringify(changed.body)}`).toBe(200);
+    expect(changed.body).toMatchObject({ AET: RT, Port: movedPort, Labels: ['rt', 'rt2'], State: 'Listening' });
+    expect(await echo(node2, movedPort), "C-ECHO to node 2's RUNTIME_T on its new port").toBe('accepted');
+    expect(await canConnect(port, node2.host), "node 2's old port").toBe(false);
+    await expectFollowed('moved (new port open)', node1, movedPort, true, sent);
+    await expectFollowed('moved (old port closed)', node1, port, false, sent);
+    expect(await echo(node1, movedPort), "C-ECHO to node 1's RUNTIME_T on its new port").toBe('accepted');
+    await expectApplied(node1, node2, marks);
+
+    // Node 1 labels its stores with both labels now; under "All", the tenant sees only what carries both.
+    const next = await writeInstance(join(directory, 'runtime'), {
+      ...stored[0]!,
+      path: undefined,
+      sopInstanceUid: `${stored[0]!.seriesInstanceUid}.99`,
+      instanceNumber: '99',
+    });
+    expectStored(await storeAt(at(node1, movedPort), [next.path]), [next.path], "storescu through node 1's RUNTIME_T");
+    expect((await node2.orthanc.rest<string[]>('GET', `/instances/${orthancIds(next).instance}/labels`)).body.sort()).toEqual(['rt', 'rt2']);
+    for (const node of nodes) {
+      const images = await findAt(at(node, movedPort), 'IMAGE', [`StudyInstanceUID=${next.studyInstanceUid}`, 'SOPInstanceUID'], `${node.name}'s RUNTIME_T`);
+      expect(answered(images, 'SOPInstanceUID'), `C-FIND IMAGE through ${node.name}'s RUNTIME_T`).toEqual([next.sopInstanceUid]);
+    }
+    stored.push(next);
+  }, TIMEOUT_MS);
+
+  it('DELETE through node 1 closes its port on node 2 within 10 s; node 2 logs it; the data stays', async () => {
+    const marks = logMarks();
+    const sent = performance.now();
+    const deleted = await node1.orthanc.rest('DELETE', `${ROUTE}/${RT}`);
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    expect(await canConnect(movedPort, node1.host), "node 1's port, once DELETE answered").toBe(false);
+    await expectFollowed('deleted', node2, movedPort, false, sent);
+    await expectApplied(node2, node1, marks);
+    for (const instance of stored) {
+      expect((await node2.orthanc.rest('GET', `/instances/${orthancIds(instance).instance}`)).status, 'the instances stay').toBe(200);
+    }
+  }, TIMEOUT_MS);
+});
+
+// ---------------------------------------------------------------------------------------
+
+describe("another sender's part deleted, across nodes, from what DEL_B shares with DEL_A", () => {
+  // The deletion fix (test/support/shared-patient.ts, deletion.test.ts on one node) across
+  // nodes: DEL_A stores first, through node 1; DEL_B stores into the same patient, study or
+  // series through node 2, whose plugin marks the patient "multitenant-mixed" in the shared
+  // database. DEL_A's part is then deleted through node 2's or node 1's REST API: that
+  // node's plugin sees the deletion and rebuilds the patient. Then both nodes must answer
+  // DEL_B with DEL_B's values only, at every query level, and DEL_A with nothing.
+  interface Scenario {
+    key: string;
+    title: string;
+    shares: Shares;
+    deleteLevel: 'studies' | 'series' | 'instances';
+    /** The node (1 or 2) whose REST API deletes DEL_A's part. */
+    deleteThrough: 1 | 2;
+  }
+  const SCENARIOS: Scenario[] = [
+    { key: 'patient', title: "DEL_A's study deleted through node 2 from a patient shared with DEL_B", shares: 'patient', deleteLevel: 'studies', deleteThrough: 2 },
+    { key: 'study', title: "DEL_A's series deleted through node 1 from a study shared with DEL_B", shares: 'study', deleteLevel: 'series', deleteThrough: 1 },
+    { key: 'series', title: "DEL_A's instance deleted through node 2 from a series shared with DEL_B", shares: 'series', deleteLevel: 'instances', deleteThrough: 2 },
+    { key: 'series-node1', title: "DEL_A's instance deleted through node 1 from a series shared with DEL_B", shares: 'series', deleteLevel: 'instances', deleteThrough: 1 },
+  ];
+  const timings: string[] = [];
+
+  afterAll(() => {
+    if (timings.length > 0) console.info(`cluster deletions, until marked and until rebuilt: ${timings.join('; ')}`);
+  });
+
+  const findThrough = (node: ClusterNode, tenant: 'DEL_A' | 'DEL_B'): TenantFind => (level, keys) => find(node, tenant, level, keys);
+  const nodeNumber = (number: 1 | 2) => nodes[number - 1]!;
+
+  for (const [index, scenario] of SCENARIOS.entries()) {
+    describe(scenario.title, () => {
+      let pair: SharingPair;
+      let marked: number;
+
+      it(`DEL_A stores through node 1, DEL_B into the same ${scenario.shares} through node 2: the patient gets "${MIXED}", which both nodes see`, async () => {
+        pair = await writeSharingPair(join(directory, 'deletion', scenario.key), {
+          root: `${uidRoot('cluster-deletion')}.${index + 1}`,
+          patientId: `CL-DEL-${scenario.key}`,
+          shares: scenario.shares,
+        });
+        expectStored(await store(node1, 'DEL_A', [pair.first.path]), [pair.first.path], "storescu through node 1's DEL_A");
+        expectStored(await store(node2, 'DEL_B', [pair.second.path]), [pair.second.path], "storescu through node 2's DEL_B");
+        marked = await waitUntil(`node 1 to see the patient of ${scenario.key} marked ${MIXED}`, () => isMarkedMixed(node1.orthanc, pair));
+        expect(await isMarkedMixed(node2.orthanc, pair), `node 2: the patient marked ${MIXED}`).toBe(true);
+      }, TIMEOUT_MS);
+
+      it(`DEL_A's part deleted through node ${scenario.deleteThrough}'s REST API: the patient is rebuilt from DEL_B's instances (label "${MIXED}" removed)`, async () => {
+        const deleting = nodeNumber(scenario.deleteThrough);
+        const uri = deletionUri(pair.first, scenario.deleteLevel);
+        const deleted = await deleting.orthanc.rest('DELETE', uri);
+        expect(deleted.status, `${deleting.name}: DELETE ${uri}`).toBe(200);
+        const rebuilt = await waitUntil(`node 1 to see the patient of ${scenario.key} rebuilt (label ${MIXED} removed)`, async () => !(await isMarkedMixed(node1.orthanc, pair)));
+        timings.push(`${scenario.key}: ${(marked / 1000).toFixed(2)} s, ${(rebuilt / 1000).toFixed(2)} s`);
+        expect(await isMarkedMixed(node2.orthanc, pair), `node 2: the patient still marked ${MIXED}`).toBe(false);
+        expect(await instancesWithUid(node1, pair.first.sopInstanceUid), "DEL_A's instance").toEqual([]);
+      }, TIMEOUT_MS);
+
+      for (const number of [1, 2] as const) {
+        it(`through node ${number}'s DEL_B, at every level: DEL_B's values only; DEL_B's own values match, the deleted values find nothing`, async () => {
+          const node = nodeNumber(number);
+          expect(await findingsThroughRemaining(findThrough(node, 'DEL_B'), pair, through(node, 'DEL_B'))).toEqual([]);
+        }, TIMEOUT_MS);
+      }
+
+      it('through DEL_A, on either node, at every level: nothing', async () => {
+        for (const each of nodes) {
+          expect(await findingsThroughDeleted(findThrough(each, 'DEL_A'), pair, through(each, 'DEL_A'))).toEqual([]);
+        }
+      }, TIMEOUT_MS);
+    });
+  }
+});

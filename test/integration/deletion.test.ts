@@ -8,18 +8,30 @@
 //
 // While the patient is shared it carries the label "multitenant-mixed", in Orthanc's
 // database; once the deletion leaves it with one sender, the plugin rebuilds its values
-// from what remains and removes the label. The tests wait for that, then check.
+// from what remains and removes the label. The tests wait for that, then check. The
+// instances and the checks are test/support/shared-patient.ts (cluster.test.ts runs them
+// across nodes).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orthancIds, SOP_CLASS, writeInstance, type SyntheticInstance } from '../support/dataset.js';
-import { dicomStrings, findscu, storescu } from '../support/dcmtk.js';
+import { storescu } from '../support/dcmtk.js';
+import { cfind } from '../support/find-data.js';
 import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { multitenantSection, PLUGIN_PATH } from '../support/plugin.js';
+import {
+  deletionUri,
+  findingsThroughDeleted,
+  findingsThroughRemaining,
+  isMarkedMixed,
+  MIXED,
+  writeSharingPair,
+  type Shares,
+  type SharingPair,
+  type TenantFind,
+} from '../support/shared-patient.js';
+import { waitUntil } from '../support/wait.js';
 
-const MIXED = 'multitenant-mixed';
 const CALLING = 'DELETION_TEST';
 const ROOT = '1.2.826.0.1.3680043.10.1234.5151';
 const LEVELS = ['Patient', 'Study', 'Series', 'Instance'];
@@ -29,19 +41,13 @@ interface Tenant {
   port: number;
 }
 
-/** What each side's instances say: every value tells the side it came from. */
-const VALUES = {
-  first: { name: 'Alpha^Jürgen', charset: 'ISO_IR 100', description: 'ALPHA side', accession: 'ALPHA-1', modality: 'CT' as const },
-  second: { name: 'Bravo^Δέλτα', charset: 'ISO_IR 126', description: 'BRAVO side', accession: 'BRAVO-1', modality: 'MR' as const },
-};
-
 interface Scenario {
   key: string;
   title: string;
   /** Who stores first (undefined: Orthanc's own port). */
   firstThrough: 'A' | undefined;
   /** What the second sender shares with the first. */
-  shares: 'patient' | 'study' | 'series';
+  shares: Shares;
   /** How the first sender's part is deleted. */
   deleteLevel: 'studies' | 'series' | 'instances';
 }
@@ -53,108 +59,30 @@ const SCENARIOS: Scenario[] = [
   { key: 'main', title: 'the main port\'s instance deleted from a series shared with B', firstThrough: undefined, shares: 'series', deleteLevel: 'instances' },
 ];
 
-const QUERY_LEVELS = ['PATIENT', 'STUDY', 'SERIES', 'IMAGE'] as const;
-type QueryLevel = (typeof QUERY_LEVELS)[number];
-const UNIQUE: Record<QueryLevel, string[]> = {
-  PATIENT: [],
-  STUDY: ['StudyInstanceUID'],
-  SERIES: ['StudyInstanceUID', 'SeriesInstanceUID'],
-  IMAGE: ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID'],
-};
-/** The values each level answers, and the field of the instance they come from. */
-const RETURNED: Record<QueryLevel, [string, keyof SyntheticInstance][]> = {
-  PATIENT: [['PatientName', 'patientName']],
-  STUDY: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['ModalitiesInStudy', 'modality']],
-  SERIES: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['Modality', 'modality']],
-  IMAGE: [['PatientName', 'patientName'], ['StudyDescription', 'studyDescription'], ['AccessionNumber', 'accessionNumber'], ['Modality', 'modality']],
-};
-
 let orthanc: RunningOrthanc;
 let work: string;
 let A: Tenant;
 let B: Tenant;
-const outcomes = new Map<string, { first: SyntheticInstance; second: SyntheticInstance; markedWhileShared: boolean; findings: string[] }>();
+const outcomes = new Map<string, { markedWhileShared: boolean; findings: string[] }>();
 
-async function write(scenario: Scenario, index: number, side: 'first' | 'second'): Promise<SyntheticInstance> {
-  const values = VALUES[side];
-  const root = `${ROOT}.${index + 1}`;
-  const part = side === 'first' ? 1 : 2;
-  return writeInstance(join(work, scenario.key, side), {
-    patientId: `DEL-${scenario.key}`,
-    patientName: values.name,
-    specificCharacterSet: values.charset,
-    studyInstanceUid: scenario.shares === 'patient' ? `${root}.1.${part}` : `${root}.1`,
-    seriesInstanceUid: scenario.shares === 'series' ? `${root}.2` : `${root}.2.${part}`,
-    sopInstanceUid: `${root}.3.${part}`,
-    modality: values.modality,
-    sopClassUid: SOP_CLASS[values.modality],
-    studyDescription: values.description,
-    accessionNumber: values.accession,
-  });
-}
-
-async function store(through: Tenant | undefined, instance: SyntheticInstance): Promise<void> {
+async function store(through: Tenant | undefined, path: string): Promise<void> {
   const [calledAet, port] = through === undefined ? ['ORTHANC', orthanc.dicomPort] : [through.aet, through.port];
-  const result = await storescu({ callingAet: CALLING, calledAet, port, files: [instance.path] });
+  const result = await storescu({ callingAet: CALLING, calledAet, port, files: [path] });
   if (result.code !== 0) throw new Error(`storescu to ${calledAet} failed: ${result.stderr}`);
 }
 
-async function patientLabels(instance: SyntheticInstance): Promise<string[]> {
-  const response = await orthanc.rest<string[]>('GET', `/patients/${orthancIds(instance).patient}/labels`);
-  return response.status === 200 ? response.body : [];
+function findThrough(tenant: Tenant): TenantFind {
+  return async (level, keys) => {
+    const query = { name: `${level} through ${tenant.aet}`, level, model: 'study' as const, keys };
+    const outcome = await cfind(join(work, 'find'), { port: tenant.port, calledAet: tenant.aet, callingAet: CALLING }, query);
+    if (outcome.status !== 'Success') throw new Error(`C-FIND ${query.name}: ${outcome.status}`);
+    return outcome.answers;
+  };
 }
-
-/** Waits for a condition of Orthanc's state, polling; fails with `what` after a minute. */
-async function waitFor(what: string, condition: () => Promise<boolean>): Promise<void> {
-  for (const started = Date.now(); Date.now() - started < 60_000; await sleep(100)) {
-    if (await condition()) return;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function find(through: Tenant, level: QueryLevel, keys: string[]) {
-  return findscu({ callingAet: CALLING, calledAet: through.aet, port: through.port, level, keys });
-}
-
-const TAG: Record<string, string> = {
-  PatientName: '0010,0010',
-  StudyDescription: '0008,1030',
-  AccessionNumber: '0008,0050',
-  ModalitiesInStudy: '0008,0061',
-  Modality: '0008,0060',
-};
-
-const probe = (keyword: string, value: string) => (keyword === 'PatientName' ? `PatientName=${value.split('^')[0]}*` : `${keyword}=${value}`);
 
 /** Every finding through B and A, once the first sender's part is deleted and the patient rebuilt. */
-async function check(first: SyntheticInstance, second: SyntheticInstance): Promise<string[]> {
-  const findings: string[] = [];
-  for (const level of QUERY_LEVELS) {
-    const keys = [`PatientID=${second.patientId}`, ...UNIQUE[level]];
-    const result = await find(B, level, [...keys, ...RETURNED[level].map(([keyword]) => keyword)]);
-    if (result.answers.length !== 1) findings.push(`B ${level}: ${result.answers.length} answers, expected 1`);
-    for (const answer of result.answers) {
-      for (const [keyword, field] of RETURNED[level]) {
-        const got = dicomStrings(answer, TAG[keyword]!).join('\\');
-        if (got === String(second[field])) continue;
-        findings.push(
-          got === String(first[field])
-            ? `LEAK B ${level}: ${keyword} is the deleted instance's (${got}), B's is ${String(second[field])}`
-            : `B ${level}: ${keyword} [${got}], expected ${String(second[field])}`,
-        );
-      }
-    }
-    for (const [keyword, field] of RETURNED[level]) {
-      if (first[field] === second[field]) continue;
-      const own = await find(B, level, [...keys, probe(keyword, String(second[field]))]);
-      if (own.answers.length !== 1) findings.push(`B ${level} ${probe(keyword, String(second[field]))} (B's own value): ${own.answers.length} answers, expected 1`);
-      const deleted = await find(B, level, [...keys, probe(keyword, String(first[field]))]);
-      if (deleted.answers.length > 0) findings.push(`LEAK B ${level} ${probe(keyword, String(first[field]))} (the deleted instance's value): finds B's resource`);
-    }
-    const throughA = await find(A, level, keys);
-    if (throughA.answers.length > 0) findings.push(`LEAK A ${level}: ${throughA.answers.length} answers, A holds nothing any more`);
-  }
-  return findings;
+async function check(pair: SharingPair): Promise<string[]> {
+  return [...(await findingsThroughRemaining(findThrough(B), pair, 'B')), ...(await findingsThroughDeleted(findThrough(A), pair, 'A'))];
 }
 
 beforeAll(async () => {
@@ -177,21 +105,19 @@ beforeAll(async () => {
     waitForPorts: [A.port, B.port],
   });
   for (const [index, scenario] of SCENARIOS.entries()) {
-    const first = await write(scenario, index, 'first');
-    const second = await write(scenario, index, 'second');
-    await store(scenario.firstThrough === 'A' ? A : undefined, first);
-    await store(B, second);
+    const pair = await writeSharingPair(join(work, scenario.key), { root: `${ROOT}.${index + 1}`, patientId: `DEL-${scenario.key}`, shares: scenario.shares });
+    await store(scenario.firstThrough === 'A' ? A : undefined, pair.first.path);
+    await store(B, pair.second.path);
     // The durable record of the shared patient, set moments after the second store.
     let markedWhileShared = true;
-    await waitFor(`the patient of ${scenario.key} to be marked ${MIXED}`, async () => (await patientLabels(second)).includes(MIXED)).catch(() => {
+    await waitUntil(`the patient of ${scenario.key} to be marked ${MIXED}`, () => isMarkedMixed(orthanc, pair)).catch(() => {
       markedWhileShared = false;
     });
-    const ids = orthancIds(first);
-    const target = { studies: ids.study, series: ids.series, instances: ids.instance }[scenario.deleteLevel];
-    const deleted = await orthanc.rest('DELETE', `/${scenario.deleteLevel}/${target}`);
-    if (deleted.status !== 200) throw new Error(`DELETE /${scenario.deleteLevel}/${target}: HTTP ${deleted.status}`);
-    await waitFor(`the patient of ${scenario.key} to be rebuilt (label ${MIXED} removed)`, async () => !(await patientLabels(second)).includes(MIXED));
-    outcomes.set(scenario.key, { first, second, markedWhileShared, findings: await check(first, second) });
+    const uri = deletionUri(pair.first, scenario.deleteLevel);
+    const deleted = await orthanc.rest('DELETE', uri);
+    if (deleted.status !== 200) throw new Error(`DELETE ${uri}: HTTP ${deleted.status}`);
+    await waitUntil(`the patient of ${scenario.key} to be rebuilt (label ${MIXED} removed)`, async () => !(await isMarkedMixed(orthanc, pair)));
+    outcomes.set(scenario.key, { markedWhileShared, findings: await check(pair) });
   }
 }, 600_000);
 

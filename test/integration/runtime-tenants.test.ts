@@ -5,13 +5,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orthancIds, writeInstance, type SyntheticInstance } from '../support/dataset.js';
 import { runTool, type DcmtkResult } from '../support/dcmtk.js';
 import { auditOf, metricsOf, metricValue, tenantOf, tenantsOf, waitForAudit } from '../support/operating.js';
-import { canConnect, freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
+import { freePort, startOrthanc, stopAllOrthancs, type RunningOrthanc } from '../support/orthanc.js';
 import { literal, PLUGIN_PATH } from '../support/plugin.js';
+import { waitForPort } from '../support/wait.js';
 
 const CALLING = 'RUNTIME_TEST';
 const ROUTE = '/plugins/multitenant-dicom/tenants';
@@ -25,14 +25,6 @@ let configuredPort: number;
 const echo = (aet: string, port: number): Promise<DcmtkResult> => runTool('echoscu', ['-aet', CALLING, '-aec', aet, '127.0.0.1', String(port)], 30_000);
 const store = (aet: string, port: number, path: string): Promise<DcmtkResult> =>
   runTool('storescu', ['-aet', CALLING, '-aec', aet, '127.0.0.1', String(port), path], 30_000);
-
-/** Waits until a port accepts connections, or stops accepting them. */
-async function waitForPort(port: number, open: boolean): Promise<void> {
-  for (const started = Date.now(); Date.now() - started < 60_000; await sleep(50)) {
-    if ((await canConnect(port)) === open) return;
-  }
-  throw new Error(`port ${port} is still ${open ? 'closed' : 'open'}`);
-}
 
 async function start(): Promise<RunningOrthanc> {
   return startOrthanc({ configuration, plugins: [PLUGIN_PATH], waitForPorts: [configuredPort] });

@@ -2,7 +2,11 @@
 // the DICOM files (`"EnableStorage": true`, so the nodes share no folder), with
 // `"Lock": false` so that every node may write. Every node gets the same configuration
 // and the same MultitenantDicom section (same AETs, labels and options); only its ports
-// differ (HTTP, DICOM, and each tenant's), as they would on one machine.
+// differ (HTTP, DICOM, and each tenant's), as they would on one machine. A node may run in
+// a network namespace of its own (test/support/network-namespace.ts), as on another host:
+// then it can listen on the same ports as a node of the test's namespace (a tenant added
+// at run time has one port on every node).
+import type { NetworkNamespace } from './network-namespace.js';
 import { freePort, startOrthanc, type RunningOrthanc } from './orthanc.js';
 import { PLUGIN_PATH } from './plugin.js';
 import type { PostgresDatabase } from './postgresql.js';
@@ -25,16 +29,27 @@ export interface ClusterOptions {
   /** Keys of the PostgreSQL section that replace the defaults of postgresqlSection. */
   postgresql?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** What differs per node, by node number - 1 (node 1 is nodes[0]). */
+  nodes?: ClusterNodeOptions[];
+}
+
+export interface ClusterNodeOptions {
+  /** Runs the node in this network namespace, as on another host (reached at its address). */
+  networkNamespace?: NetworkNamespace;
+  /** Keys of this node's PostgreSQL section, over those of ClusterOptions.postgresql (e.g. the Host it reaches the server at). */
+  postgresql?: Record<string, unknown>;
 }
 
 export interface ClusterNode {
   /** "node1", "node2", ...: also its DatabaseServerIdentifier. */
   name: string;
   orthanc: RunningOrthanc;
+  /** The address its HTTP and DICOM ports (Orthanc's and the tenants') are reached at. */
+  host: string;
   /** This node's DICOM port of each tenant, by AET. */
   ports: Record<string, number>;
-  /** A tenant's DICOM server on this node, for the DCMTK helpers (`port`, `calledAet`). */
-  tenant(aet: string): { port: number; calledAet: string };
+  /** A tenant's DICOM server on this node, for the DCMTK helpers (`host`, `port`, `calledAet`). */
+  tenant(aet: string): { host: string; port: number; calledAet: string };
 }
 
 /**
@@ -62,6 +77,7 @@ export function postgresqlSection(database: PostgresDatabase, overrides: Record<
 /** Starts node number `number` (1, 2, ...) of a cluster. */
 export async function startClusterNode(options: ClusterOptions, number: number): Promise<ClusterNode> {
   const name = `node${number}`;
+  const own = options.nodes?.[number - 1] ?? {};
   const ports: Record<string, number> = {};
   for (const tenant of options.tenants) ports[tenant.AET] = await freePort();
   const orthanc = await startOrthanc({
@@ -72,11 +88,12 @@ export async function startClusterNode(options: ClusterOptions, number: number):
       HttpPort: await freePort(),
       DicomPort: await freePort(),
       ...options.configuration,
-      PostgreSQL: postgresqlSection(options.database, options.postgresql),
+      PostgreSQL: postgresqlSection(options.database, { ...options.postgresql, ...own.postgresql }),
       MultitenantDicom: { Servers: options.tenants.map((tenant) => ({ ...tenant, Port: ports[tenant.AET] })) },
     },
     plugins: [PLUGIN_PATH, POSTGRESQL_INDEX_PLUGIN, POSTGRESQL_STORAGE_PLUGIN],
     env: options.env,
+    networkNamespace: own.networkNamespace,
     waitForPorts: Object.values(ports),
     // The first node creates the schema; a loaded machine takes its time.
     startTimeoutMs: 180_000,
@@ -84,9 +101,9 @@ export async function startClusterNode(options: ClusterOptions, number: number):
   const tenant = (aet: string) => {
     const port = ports[aet];
     if (port === undefined) throw new Error(`${name} has no tenant ${aet}`);
-    return { port, calledAet: aet };
+    return { host: orthanc.host, port, calledAet: aet };
   };
-  return { name, orthanc, ports, tenant };
+  return { name, orthanc, host: orthanc.host, ports, tenant };
 }
 
 /** Starts `count` nodes at once (as a cluster restarts), on a database that may be empty. */

@@ -10,6 +10,7 @@ import type { NativeBridge } from '../../src/native.js';
 import { Orthanc } from '../../src/orthanc.js';
 import { serverSpecs } from '../../src/lifecycle.js';
 import { RuntimeTenants } from '../../src/runtime-tenants.js';
+import { GlobalPropertyStore } from '../../src/tenant-store.js';
 import { Tenants } from '../../src/tenants.js';
 
 export interface FakeContext extends HandlerContext {
@@ -57,7 +58,7 @@ export function contextFor(servers: TenantConfig[], makeBridge: (log: (line: str
     mixing,
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
+    runtimeTenants: new RuntimeTenants(tenants, bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity, new GlobalPropertyStore(bridge)),
     logs,
     noticedPatients,
   };

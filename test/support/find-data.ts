@@ -440,7 +440,7 @@ function queryFile(workDirectory: string, query: FindQuery): Promise<string> {
 /** Sends a C-FIND built from the query and returns the answers. */
 export async function cfind(
   workDirectory: string,
-  target: { port: number; calledAet: string; callingAet?: string; dimseTimeoutSeconds?: number },
+  target: { host?: string; port: number; calledAet: string; callingAet?: string; dimseTimeoutSeconds?: number },
   query: FindQuery,
 ): Promise<FindOutcome> {
   await mkdir(workDirectory, { recursive: true });
@@ -456,7 +456,7 @@ export async function cfind(
       query.model === 'patient' ? '-P' : '-S',
       '-X',
       '-od', directory,
-      '127.0.0.1',
+      target.host ?? '127.0.0.1',
       String(target.port),
       queryPath,
     ]);

@@ -6,6 +6,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { NetworkNamespace } from './network-namespace.js';
 
 export interface OrthancOptions {
   /** Orthanc's JSON configuration; ports, storage, access and `Plugins` are filled in unless given here. */
@@ -18,6 +19,11 @@ export interface OrthancOptions {
   /** Extra TCP ports (e.g. tenant DICOM servers) that must accept connections before returning. */
   waitForPorts?: number[];
   startTimeoutMs?: number;
+  /**
+   * Runs Orthanc in this network namespace, as on another host: its ports are the
+   * namespace's, and the REST client and the port checks reach it at the namespace's address.
+   */
+  networkNamespace?: NetworkNamespace;
 }
 
 export interface OrthancExit {
@@ -35,6 +41,8 @@ export interface RestResponse<T = unknown> {
 export interface RunningOrthanc {
   /** The process id, to look at its file descriptors in /proc. */
   pid: number;
+  /** The address its HTTP and DICOM ports are reached at (127.0.0.1 unless it runs in another network namespace). */
+  host: string;
   httpPort: number;
   dicomPort: number;
   /** The temporary directory holding the configuration, the storage and the index. */
@@ -111,10 +119,10 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** Whether something accepts connections on this port of 127.0.0.1. */
-export function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts connections on this port of 127.0.0.1 (or of `host`). */
+export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    const socket = createConnection({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -163,9 +171,11 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
   const { directory, configuration, path } = await writeConfiguration(options);
   const httpPort = configuration['HttpPort'] as number;
   const dicomPort = configuration['DicomPort'] as number;
+  const host = options.networkNamespace?.address ?? '127.0.0.1';
+  const command = options.networkNamespace?.command(ORTHANC_BINARY, ['--verbose', path]) ?? { command: ORTHANC_BINARY, args: ['--verbose', path] };
 
   const startedAt = performance.now();
-  const child = spawn(ORTHANC_BINARY, ['--verbose', path], {
+  const child = spawn(command.command, command.args, {
     cwd: directory,
     env: { ...process.env, TCP_NODELAY: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -237,11 +247,11 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
     });
 
   const rest = async <T = unknown>(method: string, path: string, body?: unknown): Promise<RestResponse<T>> => {
-    const response = await fetch(`http://127.0.0.1:${httpPort}${path}`, { method, ...encodeBody(body) });
+    const response = await fetch(`http://${host}:${httpPort}${path}`, { method, ...encodeBody(body) });
     return { status: response.status, body: (await decodeBody(response)) as T };
   };
 
-  const orthanc: RunningOrthanc = { pid: child.pid!, httpPort, dicomPort, directory, configuration, rest, log, waitForLog, stop, exited };
+  const orthanc: RunningOrthanc = { pid: child.pid!, host, httpPort, dicomPort, directory, configuration, rest, log, waitForLog, stop, exited };
 
   const outcome = await Promise.race([
     waitUntilReady(orthanc, options.waitForPorts ?? [], () => hasExited),
@@ -267,7 +277,7 @@ async function waitUntilReady(
   const answersHttp = async () => (await orthanc.rest('GET', '/system').catch(() => undefined))?.status === 200;
   while (!hasExited() && !(await answersHttp())) await sleep(50);
   for (const port of ports) {
-    while (!hasExited() && !(await canConnect(port))) await sleep(50);
+    while (!hasExited() && !(await canConnect(port, orthanc.host))) await sleep(50);
   }
   return hasExited() ? 'exited' : 'ready';
 }

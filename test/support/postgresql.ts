@@ -1,6 +1,7 @@
 // A throwaway PostgreSQL 17 server for a test file: initdb into a temporary directory,
-// the server listening on 127.0.0.1 (a port from freePort) and on a unix socket in that
-// directory, a database and a role for Orthanc, all removed again by stop().
+// the server listening on 127.0.0.1 (a port from freePort; further addresses on request,
+// e.g. for clients in another network namespace) and on a unix socket in that directory,
+// a database and a role for Orthanc, all removed again by stop().
 //
 // PostgreSQL refuses to run as root: when the tests run as root (the Debian 13 sandbox),
 // initdb, postgres and pg_ctl run as the `postgres` user (created by Debian's postgresql
@@ -12,7 +13,7 @@
 // exit of this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +31,7 @@ export interface PostgresDatabase {
 }
 
 export interface RunningPostgres {
+  /** The first of the addresses it listens on (127.0.0.1 by default). */
   host: string;
   port: number;
   /** The temporary directory: the data directory (`data/`) and the unix socket. */
@@ -124,6 +126,16 @@ export interface PostgresOptions {
   /** The name of the database created at start-up (and of its role); "orthanc" by default. */
   database?: string;
   startTimeoutMs?: number;
+  /**
+   * The IP addresses the server listens on (`listen_addresses`), ["127.0.0.1"] by default;
+   * clients are given the first. Each must be an address of this host already.
+   */
+  listenAddresses?: string[];
+  /**
+   * Further client addresses or networks (CIDR, e.g. "10.211.0.2/32") allowed to connect over
+   * TCP with a password (pg_hba.conf, scram-sha-256); initdb allows 127.0.0.1 and ::1.
+   */
+  clientAddresses?: string[];
 }
 
 /**
@@ -140,7 +152,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
   const identity = serverIdentity();
   const directory = mkdtempSync(join(tmpdir(), 'postgresql-'));
   const dataDirectory = join(directory, 'data');
-  const host = '127.0.0.1';
+  const listenAddresses = options.listenAddresses ?? ['127.0.0.1'];
+  const host = listenAddresses[0];
+  if (host === undefined) throw new Error('startPostgres: listenAddresses is empty');
   const bin = (tool: string) => join(POSTGRESQL_BIN, tool);
   try {
     if (identity !== undefined) chownSync(directory, identity.uid, identity.gid);
@@ -157,6 +171,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
       ),
     );
     rmSync(superuserPassword);
+    const clients = options.clientAddresses ?? [];
+    if (clients.length > 0) {
+      appendFileSync(join(dataDirectory, 'pg_hba.conf'), clients.map((client) => `host all all ${client} scram-sha-256\n`).join(''));
+    }
   } catch (error) {
     rmSync(directory, { recursive: true, force: true });
     throw error;
@@ -165,7 +183,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
   const port = await freePort();
   // A throwaway server: no durability needed (no fsync), which keeps a loaded machine fast.
   const serverArgs = [
-    '-D', dataDirectory, '-p', String(port), '-k', directory, '-c', `listen_addresses=${host}`,
+    '-D', dataDirectory, '-p', String(port), '-k', directory, '-c', `listen_addresses=${listenAddresses.join(',')}`,
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
   ];
   // `exec 3<&0`: the watcher reads this process' pipe; at its end (this process is gone,

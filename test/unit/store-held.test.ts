@@ -13,6 +13,7 @@ import { Orthanc } from '../../src/orthanc.js';
 import { storeHeld } from '../../src/store.js';
 import { serverSpecs } from '../../src/lifecycle.js';
 import { RuntimeTenants } from '../../src/runtime-tenants.js';
+import { GlobalPropertyStore } from '../../src/tenant-store.js';
 import { Tenants } from '../../src/tenants.js';
 import { FakeOrthanc } from '../support/fake-orthanc.js';
 
@@ -48,7 +49,7 @@ beforeEach(() => {
     mixing: new Mixing(orthanc, { info: () => {}, error: () => {} }),
     faults,
     activity,
-    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity),
+    runtimeTenants: new RuntimeTenants(tenants, fake.bridge, orthanc, (all) => serverSpecs(all, tenants.dicom, faults.labelWrite), activity, new GlobalPropertyStore(fake.bridge)),
   };
 });
 
