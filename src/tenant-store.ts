@@ -6,7 +6,7 @@
 // other's tenants. So on PostgreSQL they live in a table of the plugin's own in Orthanc's
 // database, which every node reads; on SQLite (one Orthanc) in the global property.
 import { userInfo } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { isJsonObject } from './json.js';
 import type { NativeBridge } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
@@ -152,7 +152,8 @@ export function connectionProblem(settings: PostgresSettings, error: unknown): s
 /** The one line for a failed statement; a missing right names the SQL that fixes it. */
 export function statementProblem(settings: PostgresSettings, error: unknown): string {
   const at = `PostgreSQL at ${settings.where}`;
-  if (isPgError(error) && error.code === '42501') {
+  // SQLSTATE 42501, insufficient privilege (no system error has such a code).
+  if ((error as { code?: unknown } | undefined)?.code === '42501') {
     return (
       `cannot create or use the table ${TENANTS_TABLE} of the tenants added through REST in ${at}: ${reasonOf(error)}; ` +
       `grant the user ${settings.user} CREATE on the schema, or create the table beforehand: ${CREATE_TABLE}; ` +
@@ -171,7 +172,15 @@ export function reasonOf(error: unknown): string {
 
 /** PostgreSQL refused a statement (its SQLSTATE in `code`), as opposed to a failed connection. */
 function isPgError(error: unknown): error is pg.DatabaseError & { code: string } {
-  return error instanceof pg.DatabaseError && typeof error.code === 'string';
+  return loadedPg !== undefined && error instanceof loadedPg.DatabaseError && typeof error.code === 'string';
+}
+
+/** pg, once a PostgreSQL store has loaded it: an Orthanc on SQLite never does (it would add to every start-up). */
+let loadedPg: typeof pg | undefined;
+
+async function loadPg(): Promise<typeof pg> {
+  loadedPg ??= (await import('pg')).default;
+  return loadedPg;
 }
 
 /** How long a connection or a statement may take before the store gives up. */
@@ -186,7 +195,7 @@ class ChangeFailed {
 /** A table of the plugin's own in Orthanc's PostgreSQL database, read and written by every node. */
 export class PostgresTableStore implements TenantStore {
   readonly where: string;
-  private readonly pool: pg.Pool;
+  private pool: Promise<pg.Pool> | undefined;
   private ready: Promise<void> | undefined;
 
   constructor(
@@ -196,20 +205,27 @@ export class PostgresTableStore implements TenantStore {
     private readonly log: StoreLog,
   ) {
     this.where = `the table ${TENANTS_TABLE} of PostgreSQL at ${settings.where}`;
-    this.pool = new pg.Pool({
-      ...settings.client,
-      max: 2,
-      idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      statement_timeout: STATEMENT_TIMEOUT_MS,
-      query_timeout: STATEMENT_TIMEOUT_MS + 2_000,
-      keepAlive: true,
-      application_name: 'orthanc-multitenant-dicom',
+  }
+
+  private poolOf(): Promise<pg.Pool> {
+    this.pool ??= loadPg().then((postgres) => {
+      const pool = new postgres.Pool({
+        ...this.settings.client,
+        max: 2,
+        idleTimeoutMillis: 30_000,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        query_timeout: STATEMENT_TIMEOUT_MS + 2_000,
+        keepAlive: true,
+        application_name: 'orthanc-multitenant-dicom',
+      });
+      // An idle connection that PostgreSQL closed: the next access opens another.
+      pool.on('error', (error) =>
+        this.log.warning(`multitenant-dicom: a connection to PostgreSQL at ${this.settings.where} ended: ${reasonOf(error)}`),
+      );
+      return pool;
     });
-    // An idle connection that PostgreSQL closed: the next access opens another.
-    this.pool.on('error', (error) =>
-      log.warning(`multitenant-dicom: a connection to PostgreSQL at ${settings.where} ended: ${reasonOf(error)}`),
-    );
+    return this.pool;
   }
 
   read(): Promise<string> {
@@ -244,15 +260,15 @@ export class PostgresTableStore implements TenantStore {
   }
 
   /** Closes the connections (tests; in Orthanc they end with the plugin's Node environment). */
-  close(): Promise<void> {
-    return this.pool.end();
+  async close(): Promise<void> {
+    await (await this.pool)?.end();
   }
 
   /** Runs `use` on a pooled connection, once the table is there; PostgreSQL's errors become TenantStoreErrors. */
   private async withClient<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (await this.poolOf()).connect();
     } catch (error) {
       throw new TenantStoreError(connectionProblem(this.settings, error));
     }
