@@ -5,7 +5,7 @@
 // tenants' ports (ours+tls: store and find, the clients with +tls). Prints medians,
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
-// --only startup,store,find,move.
+// --only startup,echo,store,find,move, --setups stock,ours,..., --baseline PATH.so.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -21,20 +21,27 @@ const OURS = join(ROOT, 'build', 'libOrthancMultitenantDicom.so');
 const STOCK = '/usr/share/orthanc/plugins/libMultitenantDicom.so';
 const CLIENT_ENV = { ...process.env, TCP_NODELAY: '1' };
 
-type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours+tls' | 'core';
-const SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours+tls', 'core'];
-const COMPARED: Setup[] = ['stock', 'ours', 'core'];
-const isOurs = (setup: Setup) => setup.startsWith('ours');
+type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours+tls' | 'core' | 'baseline';
 
 const args = process.argv.slice(2);
+const optionValue = (name: string) => (args.includes(name) ? String(args[args.indexOf(name) + 1]) : undefined);
+const BASELINE = optionValue('--baseline');
+const setupsArgument = optionValue('--setups')?.split(',');
+const ALL_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours+tls', 'core', ...(BASELINE ? (['baseline'] as const) : [])];
+const SETUPS = ALL_SETUPS.filter((setup) => setupsArgument === undefined || setupsArgument.includes(setup) || setup === 'baseline');
+const among = (setups: Setup[]) => SETUPS.filter((setup) => setups.includes(setup));
+const COMPARED = among(['stock', 'ours', 'core', 'baseline']);
+const isOurs = (setup: Setup) => setup.startsWith('ours') || setup === 'baseline';
 const quick = args.includes('--quick');
 const onDisk = args.includes('--disk');
 const roundsArgument = args.indexOf('--rounds');
 const ROUNDS = roundsArgument >= 0 ? Number(args[roundsArgument + 1]) : 3;
-// --only startup,store,find,move: a subset, to profile one workload (not a full run).
+// --only startup,echo,store,find,move: a subset, to profile one workload (not a full run).
+// --setups stock,ours,...: a subset of the setups. --baseline PATH: one more setup,
+// "baseline", another build of this plugin (e.g. an earlier commit's) in ours' configuration.
 const onlyArgument = args.indexOf('--only');
 const ONLY = onlyArgument >= 0 ? new Set(String(args[onlyArgument + 1]).split(',')) : undefined;
-const selected = (workload: 'startup' | 'store' | 'find' | 'move') => ONLY === undefined || ONLY.has(workload);
+const selected = (workload: 'startup' | 'echo' | 'store' | 'find' | 'move') => ONLY === undefined || ONLY.has(workload);
 const SIZES = quick
   ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3 }
   : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5 };
@@ -96,7 +103,7 @@ async function launch(
     DicomAlwaysAllowFind: true,
     DicomAlwaysAllowMove: true,
     DicomModalities: { destination: { AET: 'DEST', Host: '127.0.0.1', Port: 20999 } },
-    Plugins: isOurs(setup) ? [OURS] : setup === 'stock' ? [STOCK] : [],
+    Plugins: setup === 'baseline' ? [resolve(BASELINE!)] : isOurs(setup) ? [OURS] : setup === 'stock' ? [STOCK] : [],
     ...(setup === 'core'
       ? {}
       : {
@@ -153,6 +160,16 @@ async function rest<T>(orthanc: Launched, method: string, path: string, body?: u
   if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status}`);
   return (await response.json()) as T;
 }
+
+/** The CPU time (user and system, every thread) the process has used. */
+async function cpuMilliseconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime and stime, fields 14 and 15 of proc(5)
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 async function rssMegabytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -233,6 +250,7 @@ async function storeWorkload(files: SyntheticInstance[], associations: number, n
       const orthanc = await launch(setup, await fresh(name));
       const target = endpoint(orthanc);
       const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
+      const cpuBefore = await cpuMilliseconds(orthanc.pid);
       const started = performance.now();
       await Promise.all(
         groups.map((group) =>
@@ -243,10 +261,12 @@ async function storeWorkload(files: SyntheticInstance[], associations: number, n
         ),
       );
       const seconds = (performance.now() - started) / 1000;
+      const cpu = (await cpuMilliseconds(orthanc.pid)) - cpuBefore;
       const check = await verifyStored(orthanc, files.length);
       const rss = await rssMegabytes(orthanc.pid);
       record({ workload: `${name}`, setup, round, value: files.length / seconds, unit: 'instances/s', ...check });
       record({ workload: `${name} MB/s`, setup, round, value: megabytes / seconds, unit: 'MB/s', ...check });
+      record({ workload: `Orthanc CPU per instance, ${name}`, setup, round, value: cpu / files.length, unit: 'ms', valid: true });
       record({ workload: `memory after ${name}`, setup, round, value: rss, unit: 'MB', valid: true });
       await orthanc.kill();
       await rm(orthanc.directory, { recursive: true, force: true });
@@ -361,7 +381,7 @@ async function findWorkload(): Promise<void> {
   for (const orthanc of running.values()) await orthanc.kill();
 }
 
-const MOVE_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'core'];
+const MOVE_SETUPS = among(['stock', 'ours', 'ours+audit', 'core', 'baseline']);
 
 async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
   console.log(`\nmove-${files.length}: one study of ${files.length} instances, C-MOVE to a storescp destination`);
@@ -393,6 +413,22 @@ async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
       await rm(received, { recursive: true, force: true });
     }
   }
+}
+
+/** One association and one C-ECHO, as a client sees it: the fixed cost every request pays. */
+async function echoWorkload(): Promise<void> {
+  console.log(`\necho: ${SIZES.findRepetitions} associations with one C-ECHO each`);
+  const running = new Map<Setup, Launched>();
+  for (const setup of COMPARED) running.set(setup, await launch(setup, await fresh(`echo-${setup}`)));
+  for (let repetition = 1; repetition <= SIZES.findRepetitions; repetition++) {
+    for (const setup of interleaved(repetition, COMPARED)) {
+      const target = endpoint(running.get(setup)!);
+      const started = performance.now();
+      await run('echoscu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port)], { env: CLIENT_ENV });
+      samples.push({ workload: 'echo', setup, round: repetition, value: performance.now() - started, unit: 'ms', valid: true });
+    }
+  }
+  for (const orthanc of running.values()) await orthanc.kill();
 }
 
 async function startupAndIdleMemory(): Promise<void> {
@@ -435,11 +471,21 @@ function ratio(workload: string, setup: Setup, other: Setup): number | undefined
   return ratios.length === 0 ? undefined : median(ratios);
 }
 
+const RATIOS: [Setup, Setup][] = (
+  [
+    ['ours', 'stock'],
+    ['ours', 'core'],
+    ['ours+audit', 'ours'],
+    ['ours+tls', 'ours'],
+    ['ours', 'baseline'],
+  ] as [Setup, Setup][]
+).filter(([setup, other]) => SETUPS.includes(setup) && SETUPS.includes(other));
+
 function report(): string {
   const workloads = [...new Set(samples.map((s) => s.workload))];
   const lines = [
-    `| workload | unit | ${SETUPS.map((setup) => `${setup} median (min-max)`).join(' | ')} | ours/stock | ours/core | ours+audit/ours | ours+tls/ours |`,
-    `|${' --- |'.repeat(SETUPS.length + 6)}`,
+    `| workload | unit | ${SETUPS.map((setup) => `${setup} median (min-max)`).join(' | ')} | ${RATIOS.map(([a, b]) => `${a}/${b}`).join(' | ')} |`,
+    `|${' --- |'.repeat(SETUPS.length + 2 + RATIOS.length)}`,
   ];
   for (const workload of workloads) {
     const cells = SETUPS.map((setup) => {
@@ -447,12 +493,12 @@ function report(): string {
       if (values.some((s) => !s.valid)) return 'INVALID (lost or wrong data)';
       const numbers = values.map((s) => s.value);
       if (numbers.length === 0) return '-';
-      const p95 = workload.startsWith('find') ? `, p95 ${percentile(numbers, 95).toFixed(1)}` : '';
+      const p95 = workload.startsWith('find') || workload === 'echo' ? `, p95 ${percentile(numbers, 95).toFixed(1)}` : '';
       return `${median(numbers).toFixed(1)} (${Math.min(...numbers).toFixed(1)}-${Math.max(...numbers).toFixed(1)}${p95})`;
     });
     const format = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(2));
     const unit = samples.find((s) => s.workload === workload)!.unit;
-    const ratios = [ratio(workload, 'ours', 'stock'), ratio(workload, 'ours', 'core'), ratio(workload, 'ours+audit', 'ours'), ratio(workload, 'ours+tls', 'ours')];
+    const ratios = RATIOS.map(([setup, other]) => ratio(workload, setup, other));
     lines.push(`| ${workload} | ${unit} | ${cells.join(' | ')} | ${ratios.map(format).join(' | ')} |`);
   }
   return lines.join('\n');
@@ -469,6 +515,7 @@ async function main(): Promise<void> {
   try {
     await makeTlsFiles();
     if (selected('startup')) await startupAndIdleMemory();
+    if (selected('echo')) await echoWorkload();
 
     const storeFiles = await writeDataset(join(workDirectory, 'store-data'), {
       prefix: '1.2.826.0.1.3680043.10.1234.800',
