@@ -18,6 +18,10 @@ inline constexpr std::chrono::seconds kRestAnswerTimeout(30);        // the plug
 inline constexpr std::chrono::seconds kJsStallThreshold(10);
 inline constexpr std::chrono::milliseconds kWatchdogPeriod(500);
 
+// Facts for the operator's view (operations, changes of Orthanc's store) reach JavaScript
+// in batches at most this long after they happened.
+inline constexpr std::chrono::milliseconds kNotificationDelay(100);
+
 // ORTHANC_MAXIMUM_TAG_LENGTH of the core: longer values are left out of a DICOM summary.
 inline constexpr unsigned int kMaximumTagLength = 256;
 

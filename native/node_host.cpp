@@ -1,6 +1,7 @@
 #include "node_host.h"
 
 #include "js_dispatcher.h"
+#include "notification_batch.h"
 #include "sdk_bridge.h"
 
 #include <Logging.h>
@@ -113,10 +114,12 @@ bool NodeHost::Start(std::string_view script, std::string& error) {
     Stop();
     return false;
   }
+  NotificationBatch::DelayFromNowOn();
   return true;
 }
 
 void NodeHost::Stop() {
+  NotificationBatch::FlushAll();
   JsDispatcher::Shutdown();
   {
     std::lock_guard<std::mutex> lock(environmentMutex);

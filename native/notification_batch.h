@@ -1,6 +1,7 @@
-// Notifications to JavaScript in batches, off the caller's path: the first item posted
-// queues one message of `kind`, {"events": [...]}; while it waits for the JS thread,
-// new items join it.
+// Notifications to JavaScript in batches, off the caller's path: the items posted within
+// kNotificationDelay of a batch's first one reach JS together, in one message of `kind`,
+// {"events": [...]}. Under steady traffic JS wakes a few times a second for them, not
+// once per DICOM operation.
 #pragma once
 
 #include "js_dispatcher.h"
@@ -8,7 +9,6 @@
 #include <functional>
 #include <mutex>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace mtd {
@@ -18,32 +18,21 @@ class NotificationBatch {
   using ItemToJs = std::function<Napi::Object(Napi::Env)>;
 
   explicit NotificationBatch(std::string kind) : kind_(std::move(kind)) {}
+  NotificationBatch(const NotificationBatch&) = delete;
+  NotificationBatch& operator=(const NotificationBatch&) = delete;
 
-  void Post(ItemToJs item) {
-    bool queueBatch = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queued_.push_back(std::move(item));
-      queueBatch = !batchQueued_;
-      batchQueued_ = true;
-    }
-    if (queueBatch) JsDispatcher::Notify(kind_, [this](Napi::Env env) { return TakeQueued(env); });
-  }
+  void Post(ItemToJs item);
+
+  // Hands every batch waiting for its delay to JS now, and delays none from now on
+  // (the JS runtime stops next).
+  static void FlushAll();
+  // Delays batches again (the JS runtime started, or started again after a FlushAll).
+  static void DelayFromNowOn();
 
  private:
-  Napi::Object TakeQueued(Napi::Env env) {
-    std::vector<ItemToJs> batch;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      batch.swap(queued_);
-      batchQueued_ = false;
-    }
-    Napi::Array events = Napi::Array::New(env, batch.size());
-    for (uint32_t i = 0; i < batch.size(); i++) events.Set(i, batch[i](env));
-    Napi::Object arguments = Napi::Object::New(env);
-    arguments.Set("events", events);
-    return arguments;
-  }
+  friend class DelayedDelivery;
+  void Deliver();
+  Napi::Object TakeQueued(Napi::Env env);
 
   const std::string kind_;
   std::mutex mutex_;

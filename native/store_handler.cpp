@@ -18,6 +18,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmnet/dimse.h>
 
+#include <memory>
 #include <set>
 
 namespace mtd {
@@ -226,11 +227,23 @@ uint16_t TenantStoreHandler::PostFailure(int orthancCode, const std::string& des
                                                              : spec_.store.failureStatus;
 }
 
-// Orthanc's identifiers of the instance and its parents, computed as the core does.
+// Orthanc's identifiers of the instance and its parents, computed as the core does: from
+// the four identifying values, decoded as ExtractDicomSummary decodes them (reading only
+// these, not the whole dataset).
 bool TenantStoreHandler::ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller) {
   try {
+    bool hasCodeExtensions = false;
+    const Orthanc::Encoding encoding = Orthanc::FromDcmtkBridge::DetectEncoding(
+        hasCodeExtensions, dataset, Orthanc::GetDefaultDicomEncoding());
     Orthanc::DicomMap summary;
-    Orthanc::FromDcmtkBridge::ExtractDicomSummary(summary, dataset, kMaximumTagLength, std::set<Orthanc::DicomTag>());
+    for (const DcmTagKey& key : {DCM_PatientID, DCM_StudyInstanceUID, DCM_SeriesInstanceUID, DCM_SOPInstanceUID}) {
+      DcmElement* element = nullptr;
+      if (dataset.findAndGetElement(key, element).bad() || element == nullptr || !element->isLeaf()) continue;
+      std::unique_ptr<Orthanc::DicomValue> value(Orthanc::FromDcmtkBridge::ConvertLeafElement(
+          *element, Orthanc::DicomToJsonFlags_Default, kMaximumTagLength, encoding, hasCodeExtensions,
+          std::set<Orthanc::DicomTag>()));
+      if (value) summary.SetValue(Orthanc::DicomTag(key.getGroup(), key.getElement()), *value);
+    }
     Orthanc::DicomInstanceHasher hasher(summary);
     ids = {{"Patient", hasher.HashPatient()}, {"Study", hasher.HashStudy()}, {"Series", hasher.HashSeries()},
            {"Instance", hasher.HashInstance()}};
