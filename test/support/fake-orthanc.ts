@@ -307,15 +307,17 @@ export class FakeOrthanc {
   }
 
   /**
-   * The calls in short: "find Study {"0020,000d":"1.2"} All:a" for a /tools/find (its
-   * level, its constraints and its label filter), "GET /uri" for the others.
+   * The calls in short: "find Study {"0020,000d":"1.2"} All:a under:P" for a /tools/find
+   * (its level, its constraints, its label filter and its ParentPatient), "GET /uri" for
+   * the others.
    */
   summary(): string[] {
     return this.calls.map((call) => {
       if (call.method !== 'POST' || call.uri !== '/tools/find') return `${call.method} ${call.uri}`;
       const body = call.body as FindCallBody;
       const labels = body.Labels === undefined ? '' : ` ${body.LabelsConstraint ?? 'All'}:${body.Labels.join(',')}`;
-      return `find ${body.Level} ${JSON.stringify(body.Query)}${labels}`;
+      const parent = body.ParentPatient === undefined ? '' : ` under:${body.ParentPatient}`;
+      return `find ${body.Level} ${JSON.stringify(body.Query)}${labels}${parent}`;
     });
   }
 
@@ -461,8 +463,10 @@ export class FakeOrthanc {
     const labels = body.Labels ?? [];
     const labelsConstraint = body.LabelsConstraint ?? 'All';
 
+    const parent = body.ParentPatient === undefined ? undefined : this.resources.Patient.get(body.ParentPatient);
     let matches = [...this.resources[level].values()].filter(
       (resource) =>
+        (body.ParentPatient === undefined || (parent !== undefined && resource.level !== 'Patient' && ancestorAt(resource, 'Patient') === parent)) &&
         constraints.every(({ tag, value }) => value === '' || this.matches(resource, tag, value, caseSensitive)) &&
         carries(resource, labels, labelsConstraint),
     );

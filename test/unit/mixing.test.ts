@@ -47,6 +47,17 @@ function instance(patient: string, study: string, series: string, sop: string, m
 const newInstance = (ids: OrthancIds): ChangeEvent => ({ type: 'NewChildInstance', level: 'Patient', id: ids.Patient });
 const deleted = (level: ChangeEvent['level'], id: string): ChangeEvent => ({ type: 'Deleted', level, id });
 const mark = (patient: string) => `PUT /patients/${patient}/labels/${MIXED_LABEL}`;
+/** What was written (a /tools/find is a read: its summary begins with "find"). */
+const writes = () => fake.summary().filter((call) => /^(PUT|POST|DELETE) /.test(call));
+/** The reads of patients: their labels, and their descendants' (GET /system aside). */
+const reads = () => fake.summary().filter((call) => call.startsWith('find') || call.startsWith('GET /patients'));
+/** One reading of a patient: its labels, then those of its studies, series and instances. */
+const readingOf = (patient: string) => [
+  `GET /patients/${patient}/labels`,
+  `find Study {} under:${patient}`,
+  `find Series {} under:${patient}`,
+  `find Instance {} under:${patient}`,
+];
 
 describe('a new instance', () => {
   it('whose patient holds instances with other labels: the patient is marked, once', async () => {
@@ -56,14 +67,14 @@ describe('a new instance', () => {
     mixing.notice([newInstance(ids)]);
     await afterDelay();
 
-    expect(fake.summary().filter((call) => !call.startsWith('GET'))).toEqual([mark(ids.Patient)]);
+    expect(writes()).toEqual([mark(ids.Patient)]);
     expect(fake.labelsOf('Patient', ids.Patient)).toEqual([MIXED_LABEL]);
     expect(logs).toEqual([`info: multitenant-dicom: patient ${ids.Patient} holds instances of several senders: marked "${MIXED_LABEL}"`]);
 
     fake.clearCalls();
     mixing.notice([newInstance(fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.2')))]);
     await afterDelay();
-    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'already marked').toEqual([]);
+    expect(writes(), 'already marked').toEqual([]);
   });
 
   it('is judged a moment later: nothing is read before the delay', async () => {
@@ -82,9 +93,22 @@ describe('a new instance', () => {
     mixing.notice([newInstance(ids), newInstance(ids)]);
     await afterDelay();
 
-    const uri = `/patients/${ids.Patient}`;
-    expect(fake.summary(), 'the patient read once, and nothing written').toEqual([`GET ${uri}`, `GET ${uri}/studies`, `GET ${uri}/series`, `GET ${uri}/instances`]);
+    expect(reads(), 'the patient read once').toEqual(readingOf(ids.Patient));
+    expect(writes(), 'nothing written').toEqual([]);
     expect(fake.labelsOf('Patient', ids.Patient)).toEqual([]);
+  });
+
+  it('on an Orthanc without ExtendedFind (before 1.12.5): read through the patient\'s child lists, judged the same', async () => {
+    fake.hasExtendedFind = false;
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    const ids = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+
+    mixing.notice([newInstance(ids)]);
+    await afterDelay();
+
+    const uri = `/patients/${ids.Patient}`;
+    expect(reads()).toEqual([`GET ${uri}`, `GET ${uri}/studies`, `GET ${uri}/series`, `GET ${uri}/instances`]);
+    expect(writes()).toEqual([mark(ids.Patient)]);
   });
 
   it('from Orthanc\'s own port (no labels) into a tenant\'s patient: the patient is marked', async () => {
@@ -111,8 +135,8 @@ describe('a new instance', () => {
     fake.endStore(ids.Patient);
     await afterDelay();
 
-    expect(fake.summary().length, 'read once the store is done').toBe(4);
-    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'its labels are A\'s: not marked').toEqual([]);
+    expect(reads(), 'read once the store is done').toEqual(readingOf(ids.Patient));
+    expect(writes(), 'its labels are A\'s: not marked').toEqual([]);
   });
 
   it('of a patient a store of this process began writing into while it was read: judged again, not marked', async () => {
@@ -122,7 +146,7 @@ describe('a new instance', () => {
     fake.whileAnswering = (call) => {
       // Twenty parallel associations: another store through A posts its instance into the
       // patient while the check reads it, and labels it only afterwards.
-      if (second === undefined && call.uri.endsWith('/instances')) {
+      if (second === undefined && call.uri.endsWith('/labels')) {
         second = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
         fake.beginStore(second.Patient);
       }
@@ -133,8 +157,8 @@ describe('a new instance', () => {
     fake.endStore(second!.Patient);
     for (let period = 0; period < 2; period++) await afterDelay();
 
-    expect(fake.summary().filter((call) => call.startsWith('GET')).length, 'read twice').toBe(8);
-    expect(fake.summary().filter((call) => !call.startsWith('GET')), 'its labels are A\'s: never marked').toEqual([]);
+    expect(reads(), 'read twice').toEqual([...readingOf(first.Patient), ...readingOf(first.Patient)]);
+    expect(writes(), 'its labels are A\'s: never marked').toEqual([]);
   });
 
   it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {
@@ -144,7 +168,7 @@ describe('a new instance', () => {
 
     await afterDelay();
 
-    expect(fake.summary().filter((call) => !call.startsWith('GET'))).toEqual([]);
+    expect(writes()).toEqual([]);
     expect(logs).toEqual([]);
   });
 });
@@ -221,7 +245,7 @@ describe('a deletion', () => {
 });
 
 describe('the marked patients among a C-FIND\'s', () => {
-  it('are found by PatientID with one /tools/find, and by Orthanc identifier for values /tools/find would read as patterns', async () => {
+  it('are found with one lookup of the marked patients by label, by Orthanc identifier, also for values /tools/find would read as patterns', async () => {
     const patients = ['P1', 'P2', 'P*', 'A\\B', '', 'PX', 'A', 'B'];
     for (const [index, patient] of patients.entries()) fake.storeThrough(A, instance(patient, `1.${index}`, `1.${index}.1`, `1.${index}.1.1`));
     // Marked: P1, the pattern-like three's first and last, and those a pattern would reach.
@@ -230,15 +254,7 @@ describe('the marked patients among a C-FIND\'s', () => {
     const marked = await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1', 'P2', 'P*', 'A\\B', '', 'P3']);
 
     expect([...marked].sort()).toEqual(['', 'P*', 'P1']);
-    expect(fake.summary().sort()).toEqual(
-      [
-        'GET /system',
-        `find Patient {"0010,0020":"P1\\\\P2\\\\P3"} All:${MIXED_LABEL}`,
-        `GET /patients/${orthancId('P*')}/labels`,
-        `GET /patients/${orthancId('A\\B')}/labels`,
-        `GET /patients/${orthancId('')}/labels`,
-      ].sort(),
-    );
+    expect(fake.summary()).toEqual([`find Patient {} All:${MIXED_LABEL}`]);
   });
 
   it('asks nothing for no patients, and answers none for a PatientID Orthanc does not hold', async () => {
