@@ -13,7 +13,7 @@
 // store to label it), and every marked patient after deletions and at start-up.
 import pLimit from 'p-limit';
 import type { ChangeEvent } from './bridge.js';
-import { orthancId } from './dicom.js';
+import { isExactlyMatchable, orthancId, Tags } from './dicom.js';
 import type { StoreActivity } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
 
@@ -30,6 +30,10 @@ const CONCURRENT_CHECKS = 2;
  * a moment away from its labels, may have looked like another sender's.
  */
 const RECHECK_DELAY_MS = 30_000;
+/** /tools/find constraints hold lists of values; SQL statements have a bounded size. */
+const CHUNK = 500;
+/** Up to this many marked patients, a C-FIND reads the list of all of them. */
+export const MARKED_AT_ONCE = 1000;
 
 interface PatientState {
   labels: string[];
@@ -91,14 +95,45 @@ export class Mixing {
 
   /**
    * The PatientIDs among these whose patient carries MIXED_LABEL (through a request's view
-   * of Orthanc). One lookup of every marked patient, by label alone: it reads no DICOM tag,
-   * so it costs far less than matching PatientIDs, and reaches every PatientID exactly
-   * (by its Orthanc identifier), patterns and empty ones included.
+   * of Orthanc). Usually one lookup of every marked patient, by label alone: it reads no
+   * DICOM tag, so it costs far less than matching PatientIDs, and reaches every PatientID
+   * exactly (by its Orthanc identifier). Where more than MARKED_AT_ONCE patients are
+   * marked, the candidates' PatientIDs are looked up instead.
    */
   async markedAmong(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
     if (patientIds.length === 0) return new Set();
-    const marked = new Set(await view.find<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' }));
+    const everyMarked = await view.findAtMost<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' }, MARKED_AT_ONCE);
+    if (everyMarked === undefined) return this.markedByPatientId(view, patientIds);
+    const marked = new Set(everyMarked);
     return new Set(patientIds.filter((patientId) => marked.has(orthancId(patientId))));
+  }
+
+  private async markedByPatientId(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
+    const marked = new Set<string>();
+    const matchable = patientIds.filter(isExactlyMatchable);
+    for (let start = 0; start < matchable.length; start += CHUNK) {
+      const found = await view.find<{ RequestedTags?: Record<string, unknown> }>({
+        Level: 'Patient',
+        Query: { [Tags.PatientID]: matchable.slice(start, start + CHUNK).join('\\') },
+        Labels: [MIXED_LABEL],
+        LabelsConstraint: 'All',
+        Expand: true,
+        Short: true,
+        RequestedTags: [Tags.PatientID],
+      });
+      for (const patient of found) {
+        const value = patient.RequestedTags?.[Tags.PatientID];
+        if (typeof value === 'string') marked.add(value);
+      }
+    }
+    await Promise.all(
+      patientIds
+        .filter((patientId) => !isExactlyMatchable(patientId))
+        .map(async (patientId) => {
+          if ((await view.labelsOf('Patient', orthancId(patientId)))?.includes(MIXED_LABEL)) marked.add(patientId);
+        }),
+    );
+    return marked;
   }
 
   private schedule(): void {

@@ -94,6 +94,20 @@ export class Orthanc {
     }
   }
 
+  /** Every match of a /tools/find when there are at most `count`; undefined when there are more. */
+  async findAtMost<T>(original: FindRequest, count: number): Promise<T[] | undefined> {
+    const request = await this.cheapestForm(original);
+    const cap = request.Level === 'Instance' ? this.shared.findLimits.instances : this.shared.findLimits.results;
+    const pageSize = cap === 0 ? count + 1 : Math.min(cap, count + 1);
+    const all: T[] = [];
+    for (;;) {
+      const page = await this.postJson<T[]>('/tools/find', { ...request, Limit: pageSize, Since: all.length });
+      all.push(...page);
+      if (all.length > count) return undefined;
+      if (page.length < pageSize) return all;
+    }
+  }
+
   /**
    * An expanded /tools/find builds every resource's whole description. When the index
    * supports "ResponseContent" (Orthanc >= 1.12.5 with "HasExtendedFind"), a request

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ChangeEvent } from '../../src/bridge.js';
 import type { TenantConfig } from '../../src/configuration.js';
 import { orthancId, type OrthancIds } from '../../src/dicom.js';
-import { MIXED_LABEL, Mixing } from '../../src/mixing.js';
+import { MARKED_AT_ONCE, MIXED_LABEL, Mixing } from '../../src/mixing.js';
 import { Orthanc } from '../../src/orthanc.js';
 import { FakeOrthanc, TAG, type InstanceTags } from '../support/fake-orthanc.js';
 
@@ -255,6 +255,42 @@ describe('the marked patients among a C-FIND\'s', () => {
 
     expect([...marked].sort()).toEqual(['', 'P*', 'P1']);
     expect(fake.summary()).toEqual([`find Patient {} All:${MIXED_LABEL}`]);
+  });
+
+  it('are read from the list of every marked patient page after page, when Orthanc caps /tools/find (LimitFindResults)', async () => {
+    const view = Orthanc.connect(fake.bridge);
+    view.setFindLimits(100, 0);
+    const patients = Array.from({ length: 150 }, (_, index) => `M${index}`);
+    for (const [index, patient] of patients.entries()) {
+      fake.storeThrough(A, instance(patient, `5.${index}`, `5.${index}.1`, `5.${index}.1.1`));
+      fake.addLabel('Patient', orthancId(patient), MIXED_LABEL);
+    }
+
+    expect([...(await mixing.markedAmong(view, ['M0', 'M149', 'unknown']))].sort()).toEqual(['M0', 'M149']);
+    expect(fake.finds().map((body) => [body.Limit, body.Since])).toEqual([
+      [100, 0],
+      [100, 100],
+    ]);
+  });
+
+  it('are looked up by PatientID (by Orthanc identifier for pattern-like values) when more than MARKED_AT_ONCE patients are marked', async () => {
+    for (let index = 0; index <= MARKED_AT_ONCE; index++) {
+      const patient = `M${index}`;
+      fake.storeThrough(A, instance(patient, `5.${index}`, `5.${index}.1`, `5.${index}.1.1`));
+      fake.addLabel('Patient', orthancId(patient), MIXED_LABEL);
+    }
+    fake.storeThrough(A, instance('P*', '6.1', '6.1.1', '6.1.1.1'));
+    fake.addLabel('Patient', orthancId('P*'), MIXED_LABEL);
+    fake.storeThrough(A, instance('P1', '6.2', '6.2.1', '6.2.1.1'));
+
+    const marked = await mixing.markedAmong(Orthanc.connect(fake.bridge), ['M7', 'P*', 'P1']);
+
+    expect([...marked].sort()).toEqual(['M7', 'P*']);
+    expect(fake.summary().filter((call) => call !== 'GET /system')).toEqual([
+      `find Patient {} All:${MIXED_LABEL}`,
+      `find Patient {"0010,0020":"M7\\\\P1"} All:${MIXED_LABEL}`,
+      `GET /patients/${orthancId('P*')}/labels`,
+    ]);
   });
 
   it('asks nothing for no patients, and answers none for a PatientID Orthanc does not hold', async () => {
