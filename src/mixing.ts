@@ -35,6 +35,9 @@ const CHUNK = 500;
 /** Up to this many marked patients, a C-FIND reads the list of all of them. */
 export const MARKED_AT_ONCE = 1000;
 
+/** A study, series or instance as the check reads it: its identifier and its labels. */
+type LabelledResource = { ID: string; Labels?: string[] };
+
 interface PatientState {
   labels: string[];
   /** The label sets of its studies, series and instances. */
@@ -205,9 +208,8 @@ export class Mixing {
 
   /** Only the labels of the patient's descendants (Orthanc >= 1.12.5): far cheaper than their descriptions. */
   private async readLabelsOnly(patientId: string): Promise<PatientState | undefined> {
-    type Resource = { ID: string; Labels?: string[] };
     const descendants = (Level: 'Study' | 'Series' | 'Instance') =>
-      this.orthanc.find<Resource>({ Level, Query: {}, ParentPatient: patientId, ResponseContent: ['Labels'] });
+      this.orthanc.find<LabelledResource>({ Level, Query: {}, ParentPatient: patientId, ResponseContent: ['Labels'] });
     const [labels, studies, series, instances] = await Promise.all([
       this.orthanc.labelsOf('Patient', patientId),
       descendants('Study'),
@@ -220,13 +222,12 @@ export class Mixing {
   }
 
   private async readExpanded(patientId: string): Promise<PatientState | undefined> {
-    type Resource = { ID: string; Labels?: string[] };
     const uri = `/patients/${patientId}`;
     const [patient, studies, series, instances] = await Promise.all([
-      this.orthanc.getJsonIfExists<Resource>(uri),
-      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/studies`),
-      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/series`),
-      this.orthanc.getJsonIfExists<Resource[]>(`${uri}/instances`),
+      this.orthanc.getJsonIfExists<LabelledResource>(uri),
+      this.orthanc.getJsonIfExists<LabelledResource[]>(`${uri}/studies`),
+      this.orthanc.getJsonIfExists<LabelledResource[]>(`${uri}/series`),
+      this.orthanc.getJsonIfExists<LabelledResource[]>(`${uri}/instances`),
     ]);
     if (patient === undefined || studies === undefined || series === undefined || instances === undefined) return undefined;
     return stateOf(patient.Labels ?? [], studies, series, instances);
@@ -241,13 +242,8 @@ export class Mixing {
   }
 }
 
-function stateOf(
-  patientLabels: string[],
-  studies: { ID: string; Labels?: string[] }[],
-  series: { ID: string; Labels?: string[] }[],
-  instances: { Labels?: string[] }[],
-): PatientState {
-  const labelSets = (resources: { Labels?: string[] }[]) => resources.map((resource) => [...(resource.Labels ?? [])].sort());
+function stateOf(patientLabels: string[], studies: LabelledResource[], series: LabelledResource[], instances: LabelledResource[]): PatientState {
+  const labelSets = (resources: LabelledResource[]) => resources.map((resource) => [...(resource.Labels ?? [])].sort());
   return {
     labels: patientLabels,
     levels: [labelSets(studies), labelSets(series), labelSets(instances)],

@@ -78,8 +78,21 @@ export class Orthanc {
    */
   async find<T>(original: FindRequest): Promise<T[]> {
     const request = await this.cheapestForm(original);
-    const pageSize = request.Level === 'Instance' ? this.shared.findLimits.instances : this.shared.findLimits.results;
+    const pageSize = this.findLimitOf(request);
     if (pageSize === 0) return this.postJson<T[]>('/tools/find', request);
+    return this.pages<T>(request, pageSize, () => false);
+  }
+
+  /** Every match of a /tools/find when there are at most `count`; undefined when there are more. */
+  async findAtMost<T>(original: FindRequest, count: number): Promise<T[] | undefined> {
+    const request = await this.cheapestForm(original);
+    const limit = this.findLimitOf(request);
+    const all = await this.pages<T>(request, limit === 0 ? count + 1 : Math.min(limit, count + 1), (found) => found.length > count);
+    return all.length > count ? undefined : all;
+  }
+
+  /** The pages of a /tools/find until its last one, or until `enough` of what was found. */
+  private async pages<T>(request: FindRequest, pageSize: number, enough: (found: T[]) => boolean): Promise<T[]> {
     const all: T[] = [];
     for (;;) {
       let page: T[];
@@ -90,22 +103,13 @@ export class Orthanc {
         throw new CappedFindError(all, pageSize);
       }
       all.push(...page);
-      if (page.length < pageSize) return all;
+      if (page.length < pageSize || enough(all)) return all;
     }
   }
 
-  /** Every match of a /tools/find when there are at most `count`; undefined when there are more. */
-  async findAtMost<T>(original: FindRequest, count: number): Promise<T[] | undefined> {
-    const request = await this.cheapestForm(original);
-    const cap = request.Level === 'Instance' ? this.shared.findLimits.instances : this.shared.findLimits.results;
-    const pageSize = cap === 0 ? count + 1 : Math.min(cap, count + 1);
-    const all: T[] = [];
-    for (;;) {
-      const page = await this.postJson<T[]>('/tools/find', { ...request, Limit: pageSize, Since: all.length });
-      all.push(...page);
-      if (all.length > count) return undefined;
-      if (page.length < pageSize) return all;
-    }
+  /** Orthanc's cap on this request's answers (LimitFindInstances or LimitFindResults; 0: none). */
+  private findLimitOf(request: FindRequest): number {
+    return request.Level === 'Instance' ? this.shared.findLimits.instances : this.shared.findLimits.results;
   }
 
   /**
