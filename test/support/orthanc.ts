@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetworkNamespace } from './network-namespace.js';
@@ -65,6 +65,26 @@ export interface RunningOrthanc {
 }
 
 const ORTHANC_BINARY = 'Orthanc';
+
+/**
+ * Waits until the process catches `signal` (its bit in SigCgt of /proc/PID/status): Orthanc
+ * installs its handlers only after the plugins heard that it started, so a signal sent as
+ * soon as the tenants' ports open could still end it by the default action.
+ */
+async function catchesSignal(pid: number | undefined, signal: NodeJS.Signals, exited: () => boolean): Promise<void> {
+  const bit = BigInt(1) << BigInt(constants.signals[signal] - 1);
+  const deadline = performance.now() + 10_000;
+  while (pid !== undefined && !exited() && performance.now() < deadline) {
+    let caught: bigint;
+    try {
+      caught = BigInt(`0x${/^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0'}`);
+    } catch {
+      return; // gone: the signal changes nothing
+    }
+    if ((caught & bit) !== BigInt(0)) return;
+    await sleep(10);
+  }
+}
 const KILL_AFTER_MS = 30_000;
 
 const running = new Set<{ child: ChildProcess; stop(): Promise<OrthancExit> }>();
@@ -207,6 +227,7 @@ export async function startOrthanc(options: OrthancOptions): Promise<RunningOrth
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<OrthancExit> => {
     if (hasExited) return { ...(await exited), durationMs: 0 };
+    if (signal !== 'SIGKILL') await catchesSignal(child.pid, signal, () => hasExited);
     const signalledAt = performance.now();
     child.kill(signal);
     const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
