@@ -7,7 +7,7 @@
 // metrics (audit_write_failures_total) and logs one error per cause, not per event.
 // GET /plugins/multitenant-dicom/audit reads the file back from its end (readAuditTrail).
 import { open } from 'node:fs/promises';
-import pino from 'pino';
+import type pino from 'pino';
 import type { Operation } from './bridge.js';
 import type { TenantConfig } from './configuration.js';
 import type { OperationEvent, Outcome } from './outcomes.js';
@@ -134,6 +134,13 @@ export interface AuditTrailHooks {
 
 type Destination = ReturnType<typeof pino.destination>;
 
+// Loaded when an audit trail opens: pino costs Orthanc's start-up ~8 ms, and a
+// configuration without AuditLog never uses it. (esbuild bundles the require.)
+let loadedPino: typeof pino | undefined;
+function pinoModule(): typeof pino {
+  return (loadedPino ??= require('pino') as typeof pino);
+}
+
 /** After a failure, the file is opened again at most this often; events in between are lost. */
 export const AUDIT_RETRY_MS = 1_000;
 /** What may wait in memory for a slow disk; beyond it, events are lost (and counted). */
@@ -166,7 +173,7 @@ export class AuditTrail {
     private readonly now: () => number = Date.now,
   ) {
     // Exactly the entry's fields: no level, pid, hostname or msg; the operation's own time first.
-    this.logger = pino(
+    this.logger = pinoModule()(
       {
         base: null,
         formatters: { level: () => ({}) },
@@ -237,7 +244,7 @@ export class AuditTrail {
   }
 
   private open(): void {
-    const destination = pino.destination({ dest: this.path, sync: false, minLength: 0, maxLength: MAX_BUFFERED_BYTES, append: true });
+    const destination = pinoModule().destination({ dest: this.path, sync: false, minLength: 0, maxLength: MAX_BUFFERED_BYTES, append: true });
     this.pending = [];
     this.submitted = 0;
     this.written = 0;

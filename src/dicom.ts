@@ -1,6 +1,5 @@
 // The DICOM and Orthanc vocabulary every decision shares: resource levels, the tags
 // the plugin reads or answers, Orthanc's resource URIs and identifiers.
-import { createHash } from 'node:crypto';
 
 export type ResourceLevel = 'Patient' | 'Study' | 'Series' | 'Instance';
 
@@ -78,6 +77,8 @@ export type OrthancIds = Record<ResourceLevel, string>;
  * identifiers from the patient down, joined by "|", in five groups of eight digits.
  */
 export function orthancId(...identifiers: string[]): string {
+  // Loaded on first use: node:crypto costs Orthanc's start-up ~7 ms.
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return createHash('sha1').update(identifiers.join('|'), 'utf8').digest('hex').match(/.{8}/g)!.join('-');
 }
 

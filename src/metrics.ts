@@ -2,7 +2,7 @@
 // with prom-client. A registry of its own: no process-wide series (Orthanc publishes its
 // own at /tools/metrics-prometheus, which this plugin leaves alone). Every series is
 // labelled by tenant (tenant="AET"), and every tenant's series exist from the start, at 0.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prometheus.js';
 import type { ServerEvent } from './bridge.js';
 import { COMMANDS, type OperationEvent, type Outcome } from './outcomes.js';
 
