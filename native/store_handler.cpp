@@ -18,6 +18,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmnet/dimse.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -25,10 +26,11 @@ namespace mtd {
 namespace {
 
 // Two stores of one SOP Instance UID never interleave in this process, whichever tenant
-// receives them; nor do the label writes (and their undo) of two stores into one study,
-// so that an undo never removes a label another store relies on.
+// receives them. A store that labels a patient's resources above its own instance (and
+// may undo that) runs alone among the stores into that patient, so that an undo never
+// removes a label another store relies on.
 KeyedLocks instanceLocks;
-KeyedLocks studyLabelLocks;
+KeyedLocks labelLocks;
 
 const char* CollectionOf(const std::string& level) {
   if (level == "Patient") return "/patients/";
@@ -137,11 +139,29 @@ uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& 
 }
 
 uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& caller) {
-  KeyedLocks::Holder lock(studyLabelLocks, ids.at("Study"));
-  std::map<std::string, std::set<std::string>> present;  // read once per level, when needed
-  std::vector<std::string> added;
+  // Most stores go into a study and series that already carry their labels: they add a
+  // label to their own instance at most, which no other store relies on, so they share
+  // the patient's lock. A store that must label a parent holds it alone.
+  {
+    KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
+    std::vector<const StorePlan::LabelWrite*> missing;
+    if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
+    const bool parentsLabelled = std::all_of(missing.begin(), missing.end(),
+                                             [](const StorePlan::LabelWrite* write) { return write->level == "Instance"; });
+    if (parentsLabelled) return WriteLabels(ids, created, caller, missing);
+  }
+  KeyedLocks::Holder exclusive(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Exclusive);
+  std::vector<const StorePlan::LabelWrite*> missing;
+  if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
+  return WriteLabels(ids, created, caller, missing);
+}
+
+// The label writes of the plan that the resources lack, each level's labels read once.
+// When they cannot be read, the store is undone and fails.
+bool TenantStoreHandler::FindMissingLabels(const Ids& ids, bool created, const Caller& caller,
+                                           std::vector<const StorePlan::LabelWrite*>& missing) {
+  std::map<std::string, std::set<std::string>> present;
   for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) {
-    const std::string uri = LabelUri(ids, write);
     const bool newResource = created && write.level == "Instance";  // a new instance carries no label
     if (!newResource && present.count(write.level) == 0) {
       RestAnswer labels = RestGetHere(CollectionOf(write.level) + ids.at(write.level) + "/labels");
@@ -149,12 +169,22 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
       if (!labels.ok() || !Orthanc::Toolbox::ReadJson(list, labels.body) || !list.isArray()) {
         LOG(ERROR) << spec_.name << ": cannot read the labels of " << CollectionOf(write.level) << ids.at(write.level)
                    << ", the store of " << ids.at("Instance") << " sent by " << caller.aet << " fails";
-        Undo(ids, created, added);
-        return spec_.store.failureStatus;
+        Undo(ids, created, {});
+        return false;
       }
       for (const Json::Value& label : list) present[write.level].insert(label.asString());
     }
-    if (present[write.level].count(write.label) != 0) continue;
+    if (present[write.level].insert(write.label).second) missing.push_back(&write);
+  }
+  return true;
+}
+
+// Writes the labels in order; if one fails, removes those written and fails the store.
+uint16_t TenantStoreHandler::WriteLabels(const Ids& ids, bool created, const Caller& caller,
+                                         const std::vector<const StorePlan::LabelWrite*>& writes) {
+  std::vector<std::string> added;
+  for (const StorePlan::LabelWrite* write : writes) {
+    const std::string uri = LabelUri(ids, *write);
     RestAnswer written = RestPutHere(uri);
     if (!written.ok()) {
       LOG(ERROR) << spec_.name << ": cannot label the instance " << ids.at("Instance") << " sent by " << caller.aet
@@ -163,7 +193,6 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
       return spec_.store.failureStatus;
     }
     added.push_back(uri);
-    present[write.level].insert(write.label);
   }
   return STATUS_Success;
 }

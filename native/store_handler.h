@@ -37,6 +37,10 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   uint16_t Store(DcmDataset& dataset, const Caller& caller, std::string& file);
   uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller);
   uint16_t Label(const Ids& ids, bool created, const Caller& caller);
+  bool FindMissingLabels(const Ids& ids, bool created, const Caller& caller,
+                         std::vector<const StorePlan::LabelWrite*>& missing);
+  uint16_t WriteLabels(const Ids& ids, bool created, const Caller& caller,
+                       const std::vector<const StorePlan::LabelWrite*>& writes);
   void Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels);
   HeldDecision AskHeld(const Ids& ids, bool beforePost, const Caller& caller);
   uint16_t PostFailure(int orthancCode, const std::string& description, const Caller& caller);

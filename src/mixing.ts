@@ -25,6 +25,10 @@ export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewChildIns
 /** How long after a new instance its patient is checked: the store labels it meanwhile. */
 const CHECK_DELAY_MS = 250;
 const CONCURRENT_CHECKS = 2;
+/** A patient is checked once it received no new instance for this long (notifications come at most 100 ms apart)... */
+const QUIET_MS = 200;
+/** ...or this long after it was first noticed, if instances never stop arriving. */
+const MAX_WAIT_MS = 5_000;
 /**
  * A patient just marked is looked at again after this long: another node's store into it,
  * a moment away from its labels, may have looked like another sender's.
@@ -34,6 +38,13 @@ const RECHECK_DELAY_MS = 30_000;
 const CHUNK = 500;
 /** Up to this many marked patients, a C-FIND reads the list of all of them. */
 export const MARKED_AT_ONCE = 1000;
+
+interface PendingCheck {
+  afterDeletion: boolean;
+  /** Date.now() when the patient was first, and last, noticed since its last check. */
+  firstNoticed: number;
+  lastNoticed: number;
+}
 
 /** A study, series or instance as the check reads it: its identifier and its labels. */
 type LabelledResource = { ID: string; Labels?: string[] };
@@ -47,8 +58,8 @@ interface PatientState {
 }
 
 export class Mixing {
-  /** Patients to check, and whether a deletion happened since they changed. */
-  private readonly pending = new Map<string, { afterDeletion: boolean }>();
+  /** Patients to check, whether a deletion happened since they changed, and when they did. */
+  private readonly pending = new Map<string, PendingCheck>();
   private sweepRequested = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly checking = new Set<string>();
@@ -77,8 +88,14 @@ export class Mixing {
 
   /** A patient whose content changed (by Orthanc identifier). */
   noticePatient(patientId: string, afterDeletion = false): void {
+    const now = Date.now();
     const entry = this.pending.get(patientId);
-    this.pending.set(patientId, { afterDeletion: afterDeletion || entry?.afterDeletion === true });
+    if (entry === undefined) {
+      this.pending.set(patientId, { afterDeletion, firstNoticed: now, lastNoticed: now });
+    } else {
+      entry.afterDeletion ||= afterDeletion;
+      entry.lastNoticed = now;
+    }
     this.schedule();
   }
 
@@ -145,7 +162,13 @@ export class Mixing {
 
   private flush(): void {
     this.timer = undefined;
-    const batch = [...this.pending.entries()].filter(([patientId]) => !this.checking.has(patientId));
+    const now = Date.now();
+    const batch = [...this.pending.entries()].filter(([patientId, { firstNoticed, lastNoticed }]) => {
+      if (this.checking.has(patientId)) return false;
+      // While instances keep arriving (an association sending a large study), reading all
+      // the patient's labels would be wasted: wait for a pause, though not for ever.
+      return now - lastNoticed >= QUIET_MS || now - firstNoticed >= MAX_WAIT_MS;
+    });
     for (const [patientId] of batch) this.pending.delete(patientId);
     for (const [patientId, { afterDeletion }] of batch) void this.limit(() => this.check(patientId, afterDeletion));
     if (this.sweepRequested) {

@@ -20,7 +20,7 @@ let mixing: Mixing;
 let logs: string[];
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   fake = new FakeOrthanc();
   logs = [];
   mixing = new Mixing(
@@ -159,6 +159,28 @@ describe('a new instance', () => {
 
     expect(reads(), 'read twice').toEqual([...readingOf(first.Patient), ...readingOf(first.Patient)]);
     expect(writes(), 'its labels are A\'s: never marked').toEqual([]);
+  });
+
+  it('of a patient instances keep arriving into (a large study): read once they pause, not at every delay', async () => {
+    const patient = orthancId('P1');
+    for (let sop = 1; sop <= 20; sop++) {
+      // Notifications of a steady stream of stores come at most 100 ms apart.
+      mixing.notice([newInstance(fake.storeThrough(A, instance('P1', '1.1', '1.1.1', `1.1.1.${sop}`)))]);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(reads(), 'nothing read during 2 s of new instances').toEqual([]);
+    await afterDelay();
+    expect(reads(), 'read once, after a pause').toEqual(readingOf(patient));
+  });
+
+  it('of a patient instances never stop arriving into: read all the same, every 5 seconds', async () => {
+    const patient = orthancId('P1');
+    for (let sop = 1; sop <= 110; sop++) {
+      mixing.notice([newInstance(fake.storeThrough(A, instance('P1', '1.1', '1.1.1', `1.1.1.${sop}`)))]);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(reads(), 'twice in 11 s').toEqual([...readingOf(patient), ...readingOf(patient)]);
+    expect(writes(), 'one sender: not marked').toEqual([]);
   });
 
   it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {

@@ -36,7 +36,7 @@ let fake: FakeOrthanc;
 let context: HandlerContext;
 
 beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
   fake = new FakeOrthanc();
   const orthanc = Orthanc.connect(fake.bridge);
   const tenants = new Tenants();
