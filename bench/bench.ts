@@ -1,8 +1,9 @@
 // `npm run bench`: this plugin against the stock C++ plugin and Orthanc's own DICOM
 // port, in one run, interleaved (stock, ours, core, stock, ...), on fresh storage for
-// every workload that writes. Two more setups of this plugin: with its audit trail
-// (ours+audit: store, find, move; its metrics are always on) and with DICOM TLS on its
-// tenants' ports (ours+tls: store and find, the clients with +tls). Prints medians,
+// every workload that writes. Three more setups of this plugin: with its audit trail
+// (ours+audit: store, find, move; metrics on, as in "ours"), with neither audit trail nor
+// metrics (ours-bare: store, find, move) and with DICOM TLS on its tenants' ports
+// (ours+tls: store and find, the clients with +tls). Prints medians,
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
 // --only startup,echo,store,find,move, --setups stock,ours,..., --baseline PATH.so.
@@ -21,13 +22,13 @@ const OURS = join(ROOT, 'build', 'libOrthancMultitenantDicom.so');
 const STOCK = '/usr/share/orthanc/plugins/libMultitenantDicom.so';
 const CLIENT_ENV = { ...process.env, TCP_NODELAY: '1' };
 
-type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours+tls' | 'core' | 'baseline';
+type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours-bare' | 'ours+tls' | 'core' | 'baseline';
 
 const args = process.argv.slice(2);
 const optionValue = (name: string) => (args.includes(name) ? String(args[args.indexOf(name) + 1]) : undefined);
 const BASELINE = optionValue('--baseline');
 const setupsArgument = optionValue('--setups')?.split(',');
-const ALL_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours+tls', 'core', ...(BASELINE ? (['baseline'] as const) : [])];
+const ALL_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours-bare', 'ours+tls', 'core', ...(BASELINE ? (['baseline'] as const) : [])];
 const SETUPS = ALL_SETUPS.filter((setup) => setupsArgument === undefined || setupsArgument.includes(setup) || setup === 'baseline');
 const among = (setups: Setup[]) => SETUPS.filter((setup) => setups.includes(setup));
 const COMPARED = among(['stock', 'ours', 'core', 'baseline']);
@@ -110,6 +111,7 @@ async function launch(
           MultitenantDicom: {
             Servers: tenants.map((t) => ({ AET: t.aet, Port: t.port, Labels: t.labels })),
             ...(setup === 'ours+audit' && { AuditLog: { Path: join(directory, 'audit.jsonl') } }),
+            ...(setup === 'ours-bare' && { Metrics: { Enabled: false } }),
           },
         }),
     ...(setup === 'ours+tls' && tlsConfiguration()),
@@ -381,7 +383,7 @@ async function findWorkload(): Promise<void> {
   for (const orthanc of running.values()) await orthanc.kill();
 }
 
-const MOVE_SETUPS = among(['stock', 'ours', 'ours+audit', 'core', 'baseline']);
+const MOVE_SETUPS = among(['stock', 'ours', 'ours+audit', 'ours-bare', 'core', 'baseline']);
 
 async function moveWorkload(files: SyntheticInstance[]): Promise<void> {
   console.log(`\nmove-${files.length}: one study of ${files.length} instances, C-MOVE to a storescp destination`);
@@ -476,6 +478,7 @@ const RATIOS: [Setup, Setup][] = (
     ['ours', 'stock'],
     ['ours', 'core'],
     ['ours+audit', 'ours'],
+    ['ours+audit', 'ours-bare'],
     ['ours+tls', 'ours'],
     ['ours', 'baseline'],
   ] as [Setup, Setup][]

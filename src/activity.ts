@@ -200,6 +200,15 @@ export interface ActivityLog {
   error(message: string): void;
 }
 
+export const METRICS_DISABLED =
+  'MultitenantDicom: the metrics are disabled (MultitenantDicom.Metrics.Enabled, or else Orthanc\'s MetricsEnabled, is false)';
+
+/** What the configuration asks of the operator's view: an audit trail (when given), metrics. */
+export interface Observability {
+  auditLog?: AuditLogConfig | undefined;
+  metricsEnabled: boolean;
+}
+
 export interface ActivityOptions {
   now?: () => number;
   connections?: (ports: number[]) => Promise<Map<number, number>>;
@@ -208,7 +217,8 @@ export interface ActivityOptions {
 export class Activity {
   /** By the tenant's server index; in configuration order, then the tenants added through REST. */
   private records = new Map<number, TenantRecord>();
-  private metricsOfTenants = new Metrics([]);
+  /** Undefined when the metrics are disabled. */
+  private metricsOfTenants: Metrics | undefined = new Metrics([]);
   private auditTrail: AuditTrail | undefined;
   private readonly now: () => number;
   private readonly connections: (ports: number[]) => Promise<Map<number, number>>;
@@ -218,17 +228,17 @@ export class Activity {
     this.connections = options.connections ?? ((ports) => establishedConnections(ports));
   }
 
-  /** The tenants of the configuration, each "Stopped" until its server reports otherwise; the audit trail if configured. */
-  configure(servers: TenantConfig[], auditLog: AuditLogConfig | undefined, log: ActivityLog): void {
+  /** The tenants of the configuration, each "Stopped" until its server reports otherwise; the metrics and the audit trail if configured. */
+  configure(servers: TenantConfig[], { auditLog, metricsEnabled }: Observability, log: ActivityLog): void {
     void this.auditTrail?.close();
     this.records = new Map();
-    this.metricsOfTenants = new Metrics([], () => this.activeAssociations());
+    this.metricsOfTenants = metricsEnabled ? new Metrics([], () => this.activeAssociations()) : undefined;
     this.serve(servers, []);
     this.auditTrail =
       auditLog === undefined
         ? undefined
         : new AuditTrail(auditLog.path, {
-            lost: (tenant, lost) => this.metricsOfTenants.auditWriteFailures(tenant, lost),
+            lost: (tenant, lost) => this.metricsOfTenants?.auditWriteFailures(tenant, lost),
             error: (message) => log.error(message),
             warning: (message) => log.warning(message),
           });
@@ -244,10 +254,10 @@ export class Activity {
       const record = this.records.get(tenant.index) ?? newRecord(tenant);
       record.tenant = tenant;
       next.set(tenant.index, record);
-      this.metricsOfTenants.addTenant(tenant.aet);
+      this.metricsOfTenants?.addTenant(tenant.aet);
     }
     for (const [index, record] of this.records) {
-      if (!next.has(index)) this.metricsOfTenants.removeTenant(record.tenant.aet);
+      if (!next.has(index)) this.metricsOfTenants?.removeTenant(record.tenant.aet);
     }
     this.records = next;
     for (const state of states) {
@@ -261,7 +271,8 @@ export class Activity {
     this.auditTrail?.write(tenantChangeEntry(tenant, change, this.now()));
   }
 
-  get metrics(): Metrics {
+  /** Undefined when the metrics are disabled. */
+  get metrics(): Metrics | undefined {
     return this.metricsOfTenants;
   }
 
@@ -283,7 +294,7 @@ export class Activity {
           }
           break;
         case 'timeout':
-          this.metricsOfTenants.javascriptTimeout(record.tenant.aet);
+          this.metricsOfTenants?.javascriptTimeout(record.tenant.aet);
           break;
         case 'operation':
           this.operation(record, event);
@@ -295,7 +306,7 @@ export class Activity {
   private setState(record: TenantRecord, state: TenantState, error: string | undefined): void {
     record.state = state;
     record.error = state === 'Failed' ? (error ?? 'unknown error') : null;
-    this.metricsOfTenants.state(record.tenant.aet, state);
+    this.metricsOfTenants?.state(record.tenant.aet, state);
   }
 
   private operation(record: TenantRecord, event: OperationEvent): void {
@@ -303,7 +314,7 @@ export class Activity {
     const aet = record.tenant.aet;
     count(record.counters, event, outcome);
     record.history.add(event.at, event.operation, outcome !== 'Success', this.now());
-    this.metricsOfTenants.operation(aet, event, outcome);
+    this.metricsOfTenants?.operation(aet, event, outcome);
     this.auditTrail?.write(auditEntry(aet, event, outcome, eventIdOf(event)));
   }
 

@@ -84,6 +84,8 @@ export interface PluginConfiguration {
   servers: TenantConfig[];
   /** Absent: no audit trail. */
   auditLog?: AuditLogConfig;
+  /** "Metrics": {"Enabled"}, else Orthanc's "MetricsEnabled" (true unless set). */
+  metricsEnabled: boolean;
   dicom: DicomOptions;
   /** One line per ignored unknown key, for the caller to log. */
   warnings: string[];
@@ -110,6 +112,7 @@ export class ConfigurationConflict extends ConfigurationError {
 const SECTION = 'MultitenantDicom';
 const SERVERS = 'Servers';
 const AUDIT_LOG = 'AuditLog';
+const METRICS = 'Metrics';
 const AET = 'AET';
 const LABELS_STORE_LEVELS = 'LabelsStoreLevels';
 /** Schema annotation holding the human wording of what a value must be. */
@@ -118,7 +121,11 @@ const EXPECTED = 'x-expected';
 const serverSchema = schema.definitions.server;
 const SECTION_KEYS = Object.keys(schema.properties);
 const SERVER_KEYS = Object.keys(serverSchema.properties);
-const AUDIT_LOG_KEYS = Object.keys(schema.properties.AuditLog.properties);
+/** The keys of the section whose value is an object, and that object's keys. */
+const OBJECT_KEYS: Record<string, string[]> = {
+  [AUDIT_LOG]: Object.keys(schema.properties.AuditLog.properties),
+  [METRICS]: Object.keys(schema.properties.Metrics.properties),
+};
 
 /** A server of the section once the schema has accepted it (and filled in its defaults). */
 interface ValidServer {
@@ -212,8 +219,9 @@ export function readDicomOptions(orthancConfiguration: Record<string, unknown>):
 export function parseConfiguration(orthancConfiguration: unknown): PluginConfiguration {
   const configuration = isJsonObject(orthancConfiguration) ? orthancConfiguration : {};
   const dicom = readDicomOptions(configuration);
+  const orthancMetricsEnabled = readBoolean(configuration, 'MetricsEnabled', true);
   if (!Object.hasOwn(configuration, SECTION)) {
-    return { servers: [], dicom, warnings: [], sectionPresent: false };
+    return { servers: [], dicom, metricsEnabled: orthancMetricsEnabled, warnings: [], sectionPresent: false };
   }
 
   // A copy, because ajv fills the schema's defaults into the data it validates.
@@ -221,8 +229,11 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
   const schemaErrors = validateSection(section) ? [] : (validateSection.errors ?? []);
 
   throwFirst(schemaErrors.filter((error) => locate(error).server === undefined && locate(error).object === undefined), SECTION);
-  throwFirst(schemaErrors.filter((error) => locate(error).object === AUDIT_LOG), `${SECTION}.${AUDIT_LOG}`);
+  for (const object of Object.keys(OBJECT_KEYS)) {
+    throwFirst(schemaErrors.filter((error) => locate(error).object === object), `${SECTION}.${object}`);
+  }
   const rawAuditLog = (section as JsonObject)[AUDIT_LOG] as { Path: string } | undefined;
+  const rawMetrics = (section as JsonObject)[METRICS] as { Enabled?: boolean } | undefined;
   // From here on the section is an object whose "Servers", if any, is an array.
   const rawServers = ((section as JsonObject)[SERVERS] ?? []) as unknown[];
 
@@ -237,8 +248,10 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
 
   const warnings = [
     ...unknownKeys(section as JsonObject, SECTION_KEYS).map((key) => `${SECTION}: unknown key ${json(key)} is ignored`),
-    ...unknownKeys((rawAuditLog ?? {}) as JsonObject, AUDIT_LOG_KEYS).map(
-      (key) => `${SECTION}.${AUDIT_LOG}: unknown key ${json(key)} is ignored`,
+    ...Object.entries(OBJECT_KEYS).flatMap(([object, keys]) =>
+      unknownKeys(((section as JsonObject)[object] ?? {}) as JsonObject, keys).map(
+        (key) => `${SECTION}.${object}: unknown key ${json(key)} is ignored`,
+      ),
     ),
     ...servers.flatMap((server) =>
       unknownKeys(rawServers[server.index] as JsonObject, SERVER_KEYS).map(
@@ -249,6 +262,7 @@ export function parseConfiguration(orthancConfiguration: unknown): PluginConfigu
   return {
     servers,
     ...(rawAuditLog !== undefined && { auditLog: { path: rawAuditLog.Path } }),
+    metricsEnabled: rawMetrics?.Enabled ?? orthancMetricsEnabled,
     dicom,
     warnings,
     sectionPresent: true,
@@ -345,7 +359,7 @@ function toResourceLevel(spelling: string): ResourceLevel {
 
 /**
  * Where a schema error is, inside the section: a key of the section, a server and maybe
- * one of its keys and an item of it, or a key of an object of the section ("AuditLog").
+ * one of its keys and an item of it, or a key of an object of the section ("AuditLog", "Metrics").
  */
 interface Place {
   server?: number;
@@ -364,8 +378,8 @@ function locate(error: ErrorObject): Place {
   if (first === SERVERS && second !== undefined) {
     return { server: Number(second), key: third, item: fourth === undefined ? undefined : Number(fourth) };
   }
-  if (first === AUDIT_LOG && second !== undefined) {
-    return { object: AUDIT_LOG, key: second };
+  if (first !== undefined && Object.hasOwn(OBJECT_KEYS, first) && second !== undefined) {
+    return { object: first, key: second };
   }
   return { key: first };
 }
@@ -392,7 +406,7 @@ function throwFirst(errors: ErrorObject[], location: string): void {
 function byPlaceInSchema(a: ErrorObject, b: ErrorObject): number {
   const rank = (error: ErrorObject): [number, number] => {
     const { server, object, key, item } = locate(error);
-    const keys = server !== undefined ? SERVER_KEYS : object !== undefined ? AUDIT_LOG_KEYS : SECTION_KEYS;
+    const keys = server !== undefined ? SERVER_KEYS : object !== undefined ? (OBJECT_KEYS[object] ?? []) : SECTION_KEYS;
     return [key === undefined ? -1 : keys.indexOf(key), item ?? Number.MAX_SAFE_INTEGER];
   };
   const [aKey, aItem] = rank(a);

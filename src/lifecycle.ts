@@ -2,6 +2,7 @@
 // described to the native shim ("initialize", before Orthanc serves anything); then,
 // once Orthanc's REST API answers, what needs it ("started").
 import { acceptedSopClasses } from './acceptance.js';
+import { METRICS_DISABLED } from './activity.js';
 import type { ServerSpec } from './bridge.js';
 import { ConfigurationError, parseConfiguration, tenantName, type DicomOptions, type TenantConfig } from './configuration.js';
 import { coarseIsolationWarning } from './entitlement.js';
@@ -24,7 +25,7 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
     throw error;
   }
   tenants.configure(configuration);
-  activity.configure(configuration.servers, configuration.auditLog, orthanc);
+  activity.configure(configuration.servers, configuration, orthanc);
   for (const warning of configuration.warnings) orthanc.warning(warning);
   orthanc.setFindLimits(configuration.dicom.limitFindResults, configuration.dicom.limitFindInstances);
   for (const server of configuration.servers) {
@@ -43,6 +44,7 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
   } else if (configuration.auditLog !== undefined) {
     orthanc.info(`MultitenantDicom: the audit trail of the tenants is appended to ${configuration.auditLog.path}`);
   }
+  if (!configuration.metricsEnabled) orthanc.info(METRICS_DISABLED);
   scheduleProcessFaults(faults, (message) => orthanc.warning(message));
   return {
     locale: stringOption(orthancConfiguration, 'Locale'),

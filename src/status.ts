@@ -3,6 +3,7 @@
 // them). One routing table: a path pattern, and a handler per HTTP method; an unknown path
 // is a 404, a known path with another method a 405, both with a JSON error.
 import statusPage from '../build/generated/status-page.mjs';
+import { METRICS_DISABLED } from './activity.js';
 import { AuditDeadlineError, AuditParameterError, parseAuditQuery, readAuditTrail } from './audit.js';
 import type { Answers, Requests } from './bridge.js';
 import { isSameAet } from './configuration.js';
@@ -59,11 +60,11 @@ const deleteTenant: RouteHandler = async ({ params }, { runtimeTenants }) => {
   return jsonAnswer(outcome.status, outcome.body);
 };
 
-const metrics: RouteHandler = async (_request, { activity }) => ({
-  status: 200,
-  contentType: activity.metrics.contentType,
-  body: await activity.metrics.text(),
-});
+const metrics: RouteHandler = async (_request, { activity }) => {
+  const enabled = activity.metrics;
+  if (enabled === undefined) return errorAnswer(404, METRICS_DISABLED);
+  return { status: 200, contentType: enabled.contentType, body: await enabled.text() };
+};
 
 const audit: RouteHandler = async ({ query, deadline }, { activity }) => {
   let filter;

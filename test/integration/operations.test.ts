@@ -35,6 +35,8 @@ let main: RunningOrthanc;
 let unwritable: RunningOrthanc;
 let full: RunningOrthanc;
 let hanging: RunningOrthanc;
+let unmetered: RunningOrthanc;
+let unmeteredPort: number;
 let portA: number;
 let portB: number;
 let busyPort: number;
@@ -108,6 +110,7 @@ beforeAll(async () => {
   [portA, portB, hangingPort] = [await freePort(), await freePort(), await freePort()];
   const unwritablePort = await freePort();
   const fullPort = await freePort();
+  unmeteredPort = await freePort();
 
   // Another process holds BUSY's port, on every interface.
   occupier = createServer().listen(0, '0.0.0.0');
@@ -142,7 +145,7 @@ beforeAll(async () => {
     DicomAlwaysAllowGet: false,
     DicomModalities: callers,
   };
-  [main, unwritable, full, hanging] = await Promise.all([
+  [main, unwritable, full, hanging, unmetered] = await Promise.all([
     startWithPlugin(
       {
         ...strict,
@@ -170,6 +173,8 @@ beforeAll(async () => {
       [hangingPort],
       { MTD_FAULT_INJECTION: 'hang:find@HANGING' },
     ),
+    // Orthanc's own metrics off: the plugin's follow (no "Metrics" of its own).
+    startWithPlugin({ MetricsEnabled: false, ...multitenantSection({ AET: 'UNMETERED', Port: unmeteredPort, Labels: ['m'] }) }, [unmeteredPort]),
   ]);
   (unwritable as RunningOrthanc & { tenantPort: number }).tenantPort = unwritablePort;
   (full as RunningOrthanc & { tenantPort: number }).tenantPort = fullPort;
@@ -592,5 +597,17 @@ describe('without an audit trail, and with a JavaScript side that does not answe
     const text = await metricsOf(hanging);
     expect(metricValue(text, 'multitenant_dicom_requests_total{tenant="HANGING",operation="C-FIND",outcome="failure"}')).toBe(1);
     expect((await tenantOf(hanging, 'HANGING')).Counters).toMatchObject({ Find: 1, FindFailed: 1 });
+  });
+});
+
+describe('with the metrics disabled (Orthanc\'s MetricsEnabled: false, no "Metrics" of the plugin\'s own)', () => {
+  it('GET /metrics is a 404 naming the keys; the status API still counts', async () => {
+    const answer = await unmetered.rest<{ error: string }>('GET', `${ROUTES_PREFIX}/metrics`);
+    expect(answer.status).toBe(404);
+    expect(answer.body.error).toBe(
+      'MultitenantDicom: the metrics are disabled (MultitenantDicom.Metrics.Enabled, or else Orthanc\'s MetricsEnabled, is false)',
+    );
+    expect(echoOutcome(await echoscu({ port: unmeteredPort, calledAet: 'UNMETERED', callingAet: CALLER }))).toBe('accepted');
+    await expect.poll(async () => (await tenantOf(unmetered, 'UNMETERED')).Counters.Echo, { timeout: 20_000 }).toBe(1);
   });
 });

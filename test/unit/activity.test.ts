@@ -231,7 +231,7 @@ describe('Activity', () => {
       now: () => Date.parse('2026-12-06T10:00:30.000Z'),
       connections: async () => options.connections ?? new Map(),
     });
-    activity.configure(servers, options.audit === undefined ? undefined : { path: options.audit }, silentLog);
+    activity.configure(servers, { auditLog: options.audit === undefined ? undefined : { path: options.audit }, metricsEnabled: true }, silentLog);
     return activity;
   }
 
@@ -283,7 +283,7 @@ describe('Activity', () => {
       operation({ operation: 'C-FIND', status: 0 }),
       { type: 'timeout', tenant: 1, kind: 'find' },
     ]);
-    const text = await activity.metrics.text();
+    const text = await activity.metrics!.text();
     expect(text).toContain('multitenant_dicom_requests_total{tenant="HOSPITAL_A",operation="C-FIND",outcome="success"} 1');
     expect(text).toContain('multitenant_dicom_javascript_timeouts_total{tenant="HOSPITAL_B"} 1');
     expect(text).toContain('multitenant_dicom_listening{tenant="HOSPITAL_A"} 1');
@@ -315,7 +315,7 @@ describe('Activity', () => {
       ['HOSPITAL_B', 'Listening', 1],
       ['CLINIC_É', 'Failed', 1],
     ]);
-    expect(await activity.metrics.text()).toContain('multitenant_dicom_requests_total{tenant="CLINIC_É",operation="C-ECHO",outcome="success"} 1');
+    expect(await activity.metrics!.text()).toContain('multitenant_dicom_requests_total{tenant="CLINIC_É",operation="C-ECHO",outcome="success"} 1');
 
     activity.serve(servers, [{ index: 0, state: 'Listening' }, { index: 1, state: 'Listening' }]);
     activity.record([operation({ operation: 'C-ECHO', tenant: 2, status: 0 })]); // its last association, after the deletion
@@ -324,7 +324,7 @@ describe('Activity', () => {
       ['HOSPITAL_A', 'Listening', 0],
       ['HOSPITAL_B', 'Listening', 1],
     ]);
-    expect(await activity.metrics.text()).not.toContain('CLINIC_É');
+    expect(await activity.metrics!.text()).not.toContain('CLINIC_É');
   });
 
   it('audits a tenant created, changed or deleted through REST', async () => {

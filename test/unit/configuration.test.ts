@@ -78,6 +78,7 @@ describe('the section and its "Servers"', () => {
     expect(parseConfiguration({ DicomAet: 'MAIN' })).toEqual({
       servers: [],
       dicom: DEFAULT_DICOM_OPTIONS,
+      metricsEnabled: true,
       warnings: [],
       sectionPresent: false,
     });
@@ -91,6 +92,7 @@ describe('the section and its "Servers"', () => {
     expect(parseConfiguration({ MultitenantDicom: section })).toEqual({
       servers: [],
       dicom: DEFAULT_DICOM_OPTIONS,
+      metricsEnabled: true,
       warnings: [],
       sectionPresent: true,
     });
@@ -154,6 +156,7 @@ describe('the section and its "Servers"', () => {
         },
       ],
       dicom: DEFAULT_DICOM_OPTIONS,
+      metricsEnabled: true,
       warnings: [],
       sectionPresent: true,
     });
@@ -582,5 +585,42 @@ describe('"AuditLog"', () => {
     const auditLog = schema.properties.AuditLog;
     expect(auditLog['x-expected']).toBeTypeOf('string');
     expect(auditLog.properties.Path['x-expected']).toBeTypeOf('string');
+  });
+});
+
+describe('"Metrics"', () => {
+  const section = (metrics: unknown, orthanc: Record<string, unknown> = {}) => ({
+    ...orthanc,
+    MultitenantDicom: { Servers: [server()], Metrics: metrics },
+  });
+
+  it('is enabled by default, as Orthanc\'s own metrics are', () => {
+    expect(parseServers([server()]).metricsEnabled).toBe(true);
+    expect(parseConfiguration({}).metricsEnabled).toBe(true);
+  });
+
+  it('follows Orthanc\'s "MetricsEnabled" when it has no "Enabled" of its own', () => {
+    expect(parseConfiguration({ MetricsEnabled: false, MultitenantDicom: { Servers: [server()] } }).metricsEnabled).toBe(false);
+    expect(parseConfiguration(section({}, { MetricsEnabled: false })).metricsEnabled).toBe(false);
+    expect(parseConfiguration({ MetricsEnabled: false }).metricsEnabled).toBe(false);
+  });
+
+  it('"Enabled" wins over Orthanc\'s "MetricsEnabled"', () => {
+    expect(parseConfiguration(section({ Enabled: false })).metricsEnabled).toBe(false);
+    expect(parseConfiguration(section({ Enabled: true }, { MetricsEnabled: false })).metricsEnabled).toBe(true);
+  });
+
+  it.each([
+    [false, 'MultitenantDicom: "Metrics" must be an object with "Enabled", got false'],
+    [{ Enabled: 'no' }, 'MultitenantDicom.Metrics: "Enabled" must be true or false, got "no"'],
+    [{ Enabled: 0 }, 'MultitenantDicom.Metrics: "Enabled" must be true or false, got 0'],
+  ])('rejects %j in one line naming the key and the expectation', (metrics, message) => {
+    expect(errorOf(() => parseConfiguration(section(metrics)))).toBe(message);
+  });
+
+  it('warns about an unknown key of its own', () => {
+    expect(parseConfiguration(section({ Enabled: true, Enable: false })).warnings).toEqual([
+      'MultitenantDicom.Metrics: unknown key "Enable" is ignored',
+    ]);
   });
 });

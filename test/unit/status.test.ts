@@ -16,9 +16,9 @@ const servers: TenantConfig[] = [
   { index: 1, aet: 'HOSPITAL_B', port: 4244, labels: ['b', 'c'], labelsConstraint: 'Any', labelsStoreLevels: ['Patient', 'Study'], foreignInstances: 'Share' },
 ];
 
-function context(auditPath?: string) {
+function context(auditPath?: string, metricsEnabled = true) {
   const fake = contextFor(servers);
-  fake.activity.configure(servers, auditPath === undefined ? undefined : { path: auditPath }, fake.orthanc);
+  fake.activity.configure(servers, { auditLog: auditPath === undefined ? undefined : { path: auditPath }, metricsEnabled }, fake.orthanc);
   return fake;
 }
 
@@ -68,6 +68,20 @@ describe('the other routes', () => {
     expect(answer.status).toBe(200);
     expect(answer.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(answer.body).toContain('multitenant_dicom_requests_total{tenant="HOSPITAL_B",operation="C-GET",outcome="failure"} 0');
+  });
+
+  it('GET /metrics with the metrics disabled: 404 naming the keys; the counters of GET /tenants go on', async () => {
+    const fake = context(undefined, false);
+    const answer = await call(fake, 'GET', '/metrics');
+    expect(answer.status).toBe(404);
+    expect(answer.json).toEqual({
+      error: 'MultitenantDicom: the metrics are disabled (MultitenantDicom.Metrics.Enabled, or else Orthanc\'s MetricsEnabled, is false)',
+    });
+    fake.activity.record([
+      { type: 'operation', tenant: 0, operation: 'C-ECHO', status: 0, durationMs: 1, at: Date.now(), callingAet: 'X', calledAet: 'HOSPITAL_A', peer: '127.0.0.1' },
+    ]);
+    const tenant = await call(fake, 'GET', '/tenants/HOSPITAL_A');
+    expect(tenant.json.Counters.Echo).toBe(1);
   });
 
   it('GET /activity: the last hour per minute', async () => {
