@@ -6,7 +6,6 @@
 // unwritable file or a full disk loses the events it cannot write, counts them in the
 // metrics (audit_write_failures_total) and logs one error per cause, not per event.
 // GET /plugins/multitenant-dicom/audit reads the file back from its end (readAuditTrail).
-import { open } from 'node:fs/promises';
 import type pino from 'pino';
 import type { Operation } from './bridge.js';
 import type { TenantConfig } from './configuration.js';
@@ -456,7 +455,7 @@ const SCAN_MARGIN_MS = 60 * 60 * 1000;
 export async function readAuditTrail(path: string, query: AuditQuery, deadline = Infinity): Promise<AuditLine[]> {
   let handle;
   try {
-    handle = await open(path, 'r');
+    handle = await process.getBuiltinModule('node:fs/promises').open(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
