@@ -11,6 +11,7 @@
 #include "rest_routes.h"
 #include "server_registry.h"
 #include "sdk_bridge.h"
+#include "store_handler.h"
 
 #include <bridge_kinds.h>
 
@@ -90,6 +91,7 @@ mtd::NotificationBatch changeBatch(mtd::kind::kChanges);
 
 const char* ChangeTypeName(OrthancPluginChangeType change) {
   switch (change) {
+    case OrthancPluginChangeType_NewPatient: return "NewPatient";
     case OrthancPluginChangeType_NewChildInstance: return "NewChildInstance";
     case OrthancPluginChangeType_Deleted: return "Deleted";
     default: return nullptr;
@@ -137,6 +139,7 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginRes
   } else if (change == OrthancPluginChangeType_OrthancStopped) {
     mtd::ServerRegistry::StopAll();
   } else {
+    if (change == OrthancPluginChangeType_Deleted) mtd::ForgetKnownLabels();
     ForwardChange(change, level, resourceId);
   }
   return OrthancPluginErrorCode_Success;

@@ -3,6 +3,7 @@
 #include "constants.h"
 #include "events.h"
 #include "keyed_lock.h"
+#include "known_labels.h"
 #include "sdk_bridge.h"
 #include "stores_in_progress.h"
 #include "tenant_questions.h"
@@ -31,6 +32,11 @@ namespace {
 // removes a label another store relies on.
 KeyedLocks instanceLocks;
 KeyedLocks labelLocks;
+KnownLabels knownLabels;
+
+bool IsParent(const StorePlan::LabelWrite& write) { return write.level != "Instance"; }
+bool AlwaysUndoable(const StorePlan::LabelWrite&) { return true; }
+bool InstanceOnlyUndoable(const StorePlan::LabelWrite& write) { return !IsParent(write); }
 
 const char* CollectionOf(const std::string& level) {
   if (level == "Patient") return "/patients/";
@@ -59,6 +65,8 @@ bool ReadPostAnswer(const std::string& body, std::string& status, TenantStoreHan
 }
 
 }  // namespace
+
+void ForgetKnownLabels() { knownLabels.ForgetAll(); }
 
 uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remoteIp, const std::string& remoteAet,
                                     const std::string& calledAet) {
@@ -142,18 +150,40 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
   // Most stores go into a study and series that already carry their labels: they add a
   // label to their own instance at most, which no other store relies on, so they share
   // the patient's lock. A store that must label a parent holds it alone.
+  if (created && ParentsKnownLabelled(ids)) {
+    KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
+    std::vector<const StorePlan::LabelWrite*> writes;
+    for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) writes.push_back(&write);
+    return WriteLabels(ids, created, caller, writes, InstanceOnlyUndoable);
+  }
   {
     KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
     std::vector<const StorePlan::LabelWrite*> missing;
     if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
-    const bool parentsLabelled = std::all_of(missing.begin(), missing.end(),
-                                             [](const StorePlan::LabelWrite* write) { return write->level == "Instance"; });
-    if (parentsLabelled) return WriteLabels(ids, created, caller, missing);
+    if (std::none_of(missing.begin(), missing.end(), [](const StorePlan::LabelWrite* write) { return IsParent(*write); })) {
+      const uint16_t status = WriteLabels(ids, created, caller, missing, AlwaysUndoable);
+      if (status == STATUS_Success) RememberParentLabels(ids);
+      return status;
+    }
   }
   KeyedLocks::Holder exclusive(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Exclusive);
   std::vector<const StorePlan::LabelWrite*> missing;
   if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
-  return WriteLabels(ids, created, caller, missing);
+  const uint16_t status = WriteLabels(ids, created, caller, missing, AlwaysUndoable);
+  if (status == STATUS_Success) RememberParentLabels(ids);
+  return status;
+}
+
+bool TenantStoreHandler::ParentsKnownLabelled(const Ids& ids) const {
+  return std::all_of(spec_.store.labelWrites.begin(), spec_.store.labelWrites.end(), [&](const StorePlan::LabelWrite& write) {
+    return !IsParent(write) || knownLabels.Has(ids.at(write.level), write.label);
+  });
+}
+
+void TenantStoreHandler::RememberParentLabels(const Ids& ids) const {
+  for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) {
+    if (IsParent(write)) knownLabels.Remember(ids.at(write.level), write.label);
+  }
 }
 
 // The label writes of the plan that the resources lack, each level's labels read once.
@@ -179,9 +209,11 @@ bool TenantStoreHandler::FindMissingLabels(const Ids& ids, bool created, const C
   return true;
 }
 
-// Writes the labels in order; if one fails, removes those written and fails the store.
+// Writes the labels in order; if one fails, removes those written that are undoable and
+// fails the store.
 uint16_t TenantStoreHandler::WriteLabels(const Ids& ids, bool created, const Caller& caller,
-                                         const std::vector<const StorePlan::LabelWrite*>& writes) {
+                                         const std::vector<const StorePlan::LabelWrite*>& writes,
+                                         bool (*undoable)(const StorePlan::LabelWrite&)) {
   std::vector<std::string> added;
   for (const StorePlan::LabelWrite* write : writes) {
     const std::string uri = LabelUri(ids, *write);
@@ -192,7 +224,7 @@ uint16_t TenantStoreHandler::WriteLabels(const Ids& ids, bool created, const Cal
       Undo(ids, created, added);
       return spec_.store.failureStatus;
     }
-    added.push_back(uri);
+    if (undoable(*write)) added.push_back(uri);
   }
   return STATUS_Success;
 }

@@ -3,6 +3,8 @@
 // the plan's labels that the resources lack, and if a write fails, removes exactly what
 // the store added (the labels, and the instance if the store created it) and answers a
 // failure. When Orthanc already holds the instance, JS decides: refuse, label, or store.
+// A new instance whose study and series this process knows labelled (known_labels.h)
+// skips the reading: their labels are put again, and never removed by its undo.
 #pragma once
 
 #include "tenant_spec.h"
@@ -17,6 +19,9 @@
 #include <vector>
 
 namespace mtd {
+
+// Forgets every label known_labels.h remembers (Orthanc deleted something).
+void ForgetKnownLabels();
 
 class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
  public:
@@ -37,10 +42,15 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   uint16_t Store(DcmDataset& dataset, const Caller& caller, std::string& file);
   uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller);
   uint16_t Label(const Ids& ids, bool created, const Caller& caller);
+  bool ParentsKnownLabelled(const Ids& ids) const;
+  void RememberParentLabels(const Ids& ids) const;
   bool FindMissingLabels(const Ids& ids, bool created, const Caller& caller,
                          std::vector<const StorePlan::LabelWrite*>& missing);
+  // `undoable`: whether a write, if it succeeds, is removed again should a later one fail
+  // (false for labels the resource carried before).
   uint16_t WriteLabels(const Ids& ids, bool created, const Caller& caller,
-                       const std::vector<const StorePlan::LabelWrite*>& writes);
+                       const std::vector<const StorePlan::LabelWrite*>& writes,
+                       bool (*undoable)(const StorePlan::LabelWrite&));
   void Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels);
   HeldDecision AskHeld(const Ids& ids, bool beforePost, const Caller& caller);
   uint16_t PostFailure(int orthancCode, const std::string& description, const Caller& caller);

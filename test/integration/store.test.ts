@@ -422,7 +422,8 @@ describe('an instance Orthanc has already (AlreadyStored)', () => {
     expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, TWICE));
   });
 
-  // Orthanc reports no change when a label is removed: a store must read, not remember.
+  // Orthanc reports no change when a label is removed: a store into a study and series
+  // this process knows labelled (native/known_labels.h) puts their labels again.
   it('a study and series whose labels were removed through REST are labelled again by the next store', async () => {
     const [one, two] = await dataset('relabel', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 1, instancesPerSeries: 2 });
     const first = await storeThrough(shared, TWICE, [one!.path]);
