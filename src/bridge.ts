@@ -47,7 +47,7 @@ export interface QueryElement {
 
 /** A change in Orthanc's store (OrthancPluginChangeType), as the shim forwards it. */
 export interface ChangeEvent {
-  type: 'NewChildInstance' | 'Deleted';
+  type: 'NewPatient' | 'NewChildInstance' | 'Deleted';
   level: ResourceLevel;
   id: string;
 }
@@ -354,7 +354,7 @@ export const REQUEST_SCHEMAS: { [K in Kind]: JSONSchemaType<Requests[K]> } = {
         items: {
           type: 'object',
           properties: {
-            type: { type: 'string', enum: ['NewChildInstance', 'Deleted'] },
+            type: { type: 'string', enum: ['NewPatient', 'NewChildInstance', 'Deleted'] },
             level: { type: 'string', enum: ['Patient', 'Study', 'Series', 'Instance'] },
             id: text,
           },

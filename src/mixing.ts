@@ -10,7 +10,8 @@
 // Senders are told apart by labels: a patient is mixed when its studies, its series or
 // its instances do not all carry the same labels (then some tenant's constraint may
 // tell them apart). It is checked a moment after each new instance (long enough for the
-// store to label it), and every marked patient after deletions and at start-up.
+// store to label it), and every marked patient after deletions and at start-up. A patient
+// that Orthanc created for its one new instance holds one sender's: it is not read.
 import pLimit from 'p-limit';
 import type { ChangeEvent } from './bridge.js';
 import { isExactlyMatchable, orthancId, Tags } from './dicom.js';
@@ -20,7 +21,7 @@ import { describeError, type Orthanc } from './orthanc.js';
 export const MIXED_LABEL = 'multitenant-mixed';
 
 /** The changes of Orthanc's store this module listens to (the shim forwards only these). */
-export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewChildInstance', 'Deleted'];
+export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewPatient', 'NewChildInstance', 'Deleted'];
 
 /** How long after a new instance its patient is checked: the store labels it meanwhile. */
 const CHECK_DELAY_MS = 250;
@@ -44,7 +45,15 @@ interface PendingCheck {
   /** Date.now() when the patient was first, and last, noticed since its last check. */
   firstNoticed: number;
   lastNoticed: number;
+  /** Orthanc created the patient since (NewPatient), and how many new instances it got. */
+  created: boolean;
+  newInstances: number;
+  /** Noticed for another reason than a new instance (a C-FIND, a deletion, a sweep, a recheck). */
+  mustRead: boolean;
 }
+
+/** Why a patient is noticed: a new instance, its creation, or anything else (then it is read). */
+type Notice = 'newInstance' | 'created' | 'other';
 
 /** A study, series or instance as the check reads it: its identifier and its labels. */
 type LabelledResource = { ID: string; Labels?: string[] };
@@ -81,21 +90,25 @@ export class Mixing {
 
   notice(events: ChangeEvent[]): void {
     for (const event of events) {
-      if (event.type === 'NewChildInstance' && event.level === 'Patient') this.noticePatient(event.id);
+      if (event.type === 'NewChildInstance' && event.level === 'Patient') this.noticePatient(event.id, false, 'newInstance');
+      if (event.type === 'NewPatient') this.noticePatient(event.id, false, 'created');
       if (event.type === 'Deleted') this.noticeDeletion();
     }
   }
 
   /** A patient whose content changed (by Orthanc identifier). */
-  noticePatient(patientId: string, afterDeletion = false): void {
+  noticePatient(patientId: string, afterDeletion = false, notice: Notice = 'other'): void {
     const now = Date.now();
-    const entry = this.pending.get(patientId);
+    let entry = this.pending.get(patientId);
     if (entry === undefined) {
-      this.pending.set(patientId, { afterDeletion, firstNoticed: now, lastNoticed: now });
-    } else {
-      entry.afterDeletion ||= afterDeletion;
-      entry.lastNoticed = now;
+      entry = { afterDeletion, firstNoticed: now, lastNoticed: now, created: false, newInstances: 0, mustRead: false };
+      this.pending.set(patientId, entry);
     }
+    entry.afterDeletion ||= afterDeletion;
+    entry.lastNoticed = now;
+    if (notice === 'created') entry.created = true;
+    else if (notice === 'newInstance') entry.newInstances++;
+    else entry.mustRead = true;
     this.schedule();
   }
 
@@ -108,7 +121,10 @@ export class Mixing {
     // A patient that changed before this deletion may have lost the instance that gave
     // its values: if it is left with one sender, its values are rebuilt all the same.
     this.deletionEpoch++;
-    for (const entry of this.pending.values()) entry.afterDeletion = true;
+    for (const entry of this.pending.values()) {
+      entry.afterDeletion = true;
+      entry.mustRead = true;
+    }
     this.sweepRequested = true;
     this.schedule();
   }
@@ -170,7 +186,11 @@ export class Mixing {
       return now - lastNoticed >= QUIET_MS || now - firstNoticed >= MAX_WAIT_MS;
     });
     for (const [patientId] of batch) this.pending.delete(patientId);
-    for (const [patientId, { afterDeletion }] of batch) void this.limit(() => this.check(patientId, afterDeletion));
+    for (const [patientId, entry] of batch) {
+      // Orthanc created it for this one instance: one sender, no marked label, its own values.
+      if (entry.created && entry.newInstances === 1 && !entry.mustRead) continue;
+      void this.limit(() => this.check(patientId, entry.afterDeletion));
+    }
     if (this.sweepRequested) {
       this.sweepRequested = false;
       void this.limit(() => this.sweep());

@@ -46,6 +46,7 @@ function instance(patient: string, study: string, series: string, sop: string, m
 
 const newInstance = (ids: OrthancIds): ChangeEvent => ({ type: 'NewChildInstance', level: 'Patient', id: ids.Patient });
 const deleted = (level: ChangeEvent['level'], id: string): ChangeEvent => ({ type: 'Deleted', level, id });
+const newPatient = (ids: OrthancIds): ChangeEvent => ({ type: 'NewPatient', level: 'Patient', id: ids.Patient });
 const mark = (patient: string) => `PUT /patients/${patient}/labels/${MIXED_LABEL}`;
 /** What was written (a /tools/find is a read: its summary begins with "find"). */
 const writes = () => fake.summary().filter((call) => /^(PUT|POST|DELETE) /.test(call));
@@ -181,6 +182,47 @@ describe('a new instance', () => {
     }
     expect(reads(), 'twice in 11 s').toEqual([...readingOf(patient), ...readingOf(patient)]);
     expect(writes(), 'one sender: not marked').toEqual([]);
+  });
+
+  it('that Orthanc created its patient for (NewPatient): the patient is not read, it holds one sender\'s', async () => {
+    const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+
+    mixing.notice([newPatient(ids), newInstance(ids)]);
+    await afterDelay();
+
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('a new patient that gets a second instance before it is judged: read, and marked if the senders differ', async () => {
+    const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newPatient(first), newInstance(first)]);
+    const second = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+    mixing.notice([newInstance(second)]);
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(first.Patient));
+    expect(writes()).toEqual([mark(first.Patient)]);
+  });
+
+  it('a new patient\'s later instance, after it was passed over: read', async () => {
+    const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newPatient(first), newInstance(first)]);
+    await afterDelay();
+    const second = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+    mixing.notice([newInstance(second)]);
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(first.Patient));
+    expect(writes()).toEqual([mark(first.Patient)]);
+  });
+
+  it('a new patient noticed by a C-FIND too (several senders seen there): read', async () => {
+    const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    mixing.notice([newPatient(ids), newInstance(ids)]);
+    mixing.noticeShared(['P1']);
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
   });
 
   it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {
