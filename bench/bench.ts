@@ -42,10 +42,10 @@ const ROUNDS = roundsArgument >= 0 ? Number(args[roundsArgument + 1]) : 3;
 // "baseline", another build of this plugin (e.g. an earlier commit's) in ours' configuration.
 const onlyArgument = args.indexOf('--only');
 const ONLY = onlyArgument >= 0 ? new Set(String(args[onlyArgument + 1]).split(',')) : undefined;
-const selected = (workload: 'startup' | 'echo' | 'store' | 'find' | 'move') => ONLY === undefined || ONLY.has(workload);
+const selected = (workload: 'startup' | 'echo' | 'store' | 'find' | 'move' | 'paired') => ONLY === undefined || ONLY.has(workload);
 const SIZES = quick
-  ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3 }
-  : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5 };
+  ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3, pairedRounds: 6 }
+  : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5, pairedRounds: 16 };
 
 // ---------------------------------------------------------------------------------------
 // Orthanc processes
@@ -277,10 +277,10 @@ async function storeWorkload(files: SyntheticInstance[], associations: number, n
 }
 
 /** Every instance stored, and, through a tenant, labelled. */
-async function verifyStored(orthanc: Launched, expected: number): Promise<{ valid: boolean; note?: string }> {
+async function verifyStored(orthanc: Launched, expected: number, labelledByTenantA = true): Promise<{ valid: boolean; note?: string }> {
   const statistics = await rest<{ CountInstances: number }>(orthanc, 'GET', '/statistics');
   if (statistics.CountInstances !== expected) return { valid: false, note: `${statistics.CountInstances} of ${expected} stored` };
-  if (orthanc.setup === 'core') return { valid: true };
+  if (orthanc.setup === 'core' || !labelledByTenantA) return { valid: true };
   const labelled = await rest<string[]>(orthanc, 'POST', '/tools/find', {
     Level: 'Instance',
     Query: {},
@@ -296,48 +296,76 @@ interface FindQuery {
   expected: (setup: Setup) => number;
 }
 
+interface FindIndex {
+  /** A copy of Orthanc's storage with every study stored through this plugin's tenants. */
+  storage: string;
+  instances: SyntheticInstance[];
+}
+
+let findIndex: Promise<FindIndex> | undefined;
+
+/** Built once per run (find and paired workloads share it): half the studies through tenant A, half through B. */
+function buildFindIndex(): Promise<FindIndex> {
+  findIndex ??= (async () => {
+    const studies = SIZES.findStudies;
+    console.log(`\nfind index: ${studies} studies, half through tenant A, half through tenant B`);
+    const dataDirectory = join(workDirectory, 'find-data');
+    const instances: SyntheticInstance[] = [];
+    const years = 10;
+    let next = 0;
+    const worker = async () => {
+      while (next < studies) {
+        const index = next++;
+        // Tenant A holds the even studies, B the odd ones: both get every year.
+        const year = 2015 + (Math.floor(index / 2) % years);
+        instances[index] = await writeInstance(dataDirectory, {
+          sopInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1.1`,
+          studyInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}`,
+          seriesInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1`,
+          patientId: `BENCH${index}`,
+          patientName: `BENCH^P${index}`,
+          studyDate: `${year}${String(1 + (index % 12)).padStart(2, '0')}15`,
+          accessionNumber: `ACC${index}`,
+          modality: 'CT',
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+
+    // Stored once through this plugin's tenants (labels as any tenant store writes them),
+    // then copied for each setup: C-FIND does not write.
+    const template = await launch('ours', join(workDirectory, 'find-template'));
+    const halves = [instances.filter((_, i) => i % 2 === 0), instances.filter((_, i) => i % 2 === 1)];
+    await Promise.all(
+      halves.map((half, tenant) =>
+        run('storescu', ['-aet', 'BENCH', '-aec', template.tenants[tenant]!.aet, '127.0.0.1', String(template.tenants[tenant]!.port), ...half.map((f) => f.path)], {
+          env: CLIENT_ENV,
+          maxBuffer: 256 * 1024 * 1024,
+        }),
+      ),
+    );
+    const stored = await rest<{ CountStudies: number }>(template, 'GET', '/statistics');
+    if (stored.CountStudies !== studies) throw new Error(`the find index holds ${stored.CountStudies} of ${studies} studies`);
+    await template.kill();
+    return { storage: join(workDirectory, 'find-template', 'storage'), instances };
+  })();
+  return findIndex;
+}
+
+/** A fresh Orthanc of `setup` on a copy of the find index. */
+async function launchOnFindIndex(setup: Setup): Promise<Launched> {
+  const { storage } = await buildFindIndex();
+  const directory = await fresh(`find-${setup}`);
+  await cp(storage, join(directory, 'storage'), { recursive: true });
+  return launch(setup, directory);
+}
+
 async function findWorkload(): Promise<void> {
   const studies = SIZES.findStudies;
-  console.log(`\nfind-${studies}: building an index of ${studies} studies, half through tenant A, half through tenant B`);
-  const dataDirectory = join(workDirectory, 'find-data');
-  const instances: SyntheticInstance[] = [];
   const years = 10;
-  let next = 0;
   const specs = Array.from({ length: studies }, (_, index) => index);
-  const worker = async () => {
-    while (next < specs.length) {
-      const index = specs[next++]!;
-      // Tenant A holds the even studies, B the odd ones: both get every year.
-      const year = 2015 + (Math.floor(index / 2) % years);
-      instances[index] = await writeInstance(dataDirectory, {
-        sopInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1.1`,
-        studyInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}`,
-        seriesInstanceUid: `1.2.826.0.1.3680043.10.1234.900.${index}.1`,
-        patientId: `BENCH${index}`,
-        patientName: `BENCH^P${index}`,
-        studyDate: `${year}${String(1 + (index % 12)).padStart(2, '0')}15`,
-        accessionNumber: `ACC${index}`,
-        modality: 'CT',
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-
-  // Stored once through this plugin's tenants (labels as any tenant store writes them),
-  // then copied for each setup: C-FIND does not write.
-  const template = await launch('ours', join(workDirectory, 'find-template'));
-  const halves = [instances.filter((_, i) => i % 2 === 0), instances.filter((_, i) => i % 2 === 1)];
-  await Promise.all(
-    halves.map((half, tenant) =>
-      run('storescu', ['-aet', 'BENCH', '-aec', template.tenants[tenant]!.aet, '127.0.0.1', String(template.tenants[tenant]!.port), ...half.map((f) => f.path)], {
-        env: CLIENT_ENV,
-        maxBuffer: 256 * 1024 * 1024,
-      }),
-    ),
-  );
-  const stored = await rest<{ CountStudies: number }>(template, 'GET', '/statistics');
-  if (stored.CountStudies !== studies) throw new Error(`the find index holds ${stored.CountStudies} of ${studies} studies`);
-  await template.kill();
+  const { instances } = await buildFindIndex();
+  console.log(`\nfind-${studies}: C-FIND at STUDY level through tenant A`);
 
   const half = studies / 2;
   const inTenantA = (predicate: (index: number) => boolean) => specs.filter((i) => i % 2 === 0 && predicate(i)).length;
@@ -356,11 +384,7 @@ async function findWorkload(): Promise<void> {
   ];
 
   const running = new Map<Setup, Launched>();
-  for (const setup of SETUPS) {
-    const directory = await fresh(`find-${setup}`);
-    await cp(join(workDirectory, 'find-template', 'storage'), join(directory, 'storage'), { recursive: true });
-    running.set(setup, await launch(setup, directory));
-  }
+  for (const setup of SETUPS) running.set(setup, await launchOnFindIndex(setup));
   for (const query of queries) {
     console.log(`  query: ${query.name} (${COMPARED.map((s) => `${s} ${query.expected(s)} answers`).join(', ')})`);
     for (let repetition = 1; repetition <= SIZES.findRepetitions; repetition++) {
@@ -448,6 +472,168 @@ async function startupAndIdleMemory(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Paired costs: two setups alive side by side, in many short rounds that alternate which
+// goes first (A B, B A, ...). Each round's ratio compares like with like (the same moment
+// of a machine whose speed drifts by 10-30% between rounds), and Orthanc's CPU time per
+// operation is steadier than throughput. Reported per workload: the geometric mean of the
+// per-round ratios A/B with its 95% confidence interval (Student's t on the log ratios).
+
+const PAIRS: [Setup, Setup][] = (
+  [
+    ['ours+audit', 'ours-bare'],
+    ['ours', 'baseline'],
+  ] as [Setup, Setup][]
+).filter(([a, b]) => SETUPS.includes(a) && SETUPS.includes(b));
+
+/** CPU time of every live thread of the process, in ms, from the scheduler's nanosecond counters. */
+async function threadsCpuMilliseconds(pid: number): Promise<number> {
+  let nanoseconds = 0;
+  for (const task of await readdir(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number((await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8')).split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nanoseconds / 1e6;
+}
+
+/** Runs `operation` on `orthanc`, recording its wall time and Orthanc's CPU time per unit. */
+async function pairedSample(workload: string, orthanc: Launched, round: number, units: number, operation: () => Promise<{ valid: boolean; note?: string }>) {
+  const cpuBefore = await threadsCpuMilliseconds(orthanc.pid);
+  const started = performance.now();
+  const check = await operation();
+  const elapsed = performance.now() - started;
+  const cpu = (await threadsCpuMilliseconds(orthanc.pid)) - cpuBefore;
+  samples.push({ workload: `paired ${workload}, time per unit`, setup: orthanc.setup, round, value: elapsed / units, unit: 'ms', ...check });
+  samples.push({ workload: `paired ${workload}, Orthanc CPU per unit`, setup: orthanc.setup, round, value: cpu / units, unit: 'ms', ...check });
+}
+
+async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
+  const rounds = SIZES.pairedRounds;
+  const batch = quick ? 100 : 200;
+  console.log(`\npaired ${first} / ${second}: ${rounds} alternating rounds (store ${batch} instances over 1 and 4 associations, 20 C-FIND, C-MOVE of ${batch})`);
+  // Every round stores new instances (two batches: one per number of associations),
+  // written before the round and removed after it.
+  const batchFiles = (index: number, patients = 2) =>
+    writeDataset(join(workDirectory, `paired-data-${index}`), {
+      prefix: `1.2.826.0.1.3680043.10.1234.600.${index}`,
+      patients,
+      studiesPerPatient: 1,
+      seriesPerStudy: 2,
+      instancesPerSeries: batch / (2 * patients),
+      pixels: { rows: 256, columns: 256 },
+    });
+  const moveFiles = await batchFiles(0, 1); // one study
+  const pair = [await launchOnFindIndex(first), await launchOnFindIndex(second)];
+  const received = await fresh('paired-received');
+  const destination = spawn('storescp', ['-aet', 'DEST', '-od', received, '20999'], { stdio: 'ignore', env: CLIENT_ENV });
+  let stored = moveFiles.length;
+  try {
+    await waitForPort(20999, Date.now() + 10_000);
+    for (const orthanc of pair) await storeThrough(orthanc, moveFiles, 1);
+    const { instances } = await buildFindIndex();
+    const findKeys = [
+      [`StudyInstanceUID=${instances[2]!.studyInstanceUid}`],
+      ['PatientName=BENCH^P1??'],
+      ['StudyDate=20200101-20201231'],
+      [],
+    ];
+    for (let round = 1; round <= rounds; round++) {
+      const order = round % 2 === 1 ? pair : [...pair].reverse();
+      const storeBatches = [await batchFiles(2 * round - 1), await batchFiles(2 * round)];
+      stored += storeBatches[0]!.length + storeBatches[1]!.length;
+      for (const orthanc of order) {
+        for (const [index, associations] of [1, 4].entries()) {
+          const files = storeBatches[index]!;
+          await pairedSample(`store ${associations} association(s)`, orthanc, round, files.length, async () => {
+            await storeThrough(orthanc, files, associations);
+            return { valid: true };
+          });
+        }
+      }
+      for (const orthanc of order) {
+        await pairedSample('C-FIND (4 queries x 5)', orthanc, round, 20, async () => {
+          for (let repetition = 0; repetition < 5; repetition++) {
+            for (const keys of findKeys) await findThrough(orthanc, keys);
+          }
+          return { valid: true };
+        });
+      }
+      for (const orthanc of order) {
+        await pairedSample(`C-MOVE of ${moveFiles.length}`, orthanc, round, moveFiles.length, async () => {
+          await run('movescu', ['-S', '-aet', 'BENCH', '-aec', orthanc.tenants[0]!.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${moveFiles[0]!.studyInstanceUid}`, '127.0.0.1', String(orthanc.tenants[0]!.port)], { env: CLIENT_ENV });
+          const arrived = (await readdir(received)).length;
+          await Promise.all((await readdir(received)).map((file) => rm(join(received, file))));
+          return arrived === moveFiles.length ? { valid: true } : { valid: false, note: `${arrived} of ${moveFiles.length} arrived` };
+        });
+      }
+      for (const index of [2 * round - 1, 2 * round]) await rm(join(workDirectory, `paired-data-${index}`), { recursive: true, force: true });
+    }
+    for (const orthanc of pair) {
+      const check = await verifyStored(orthanc, SIZES.findStudies + stored, false);
+      if (!check.valid) samples.push({ workload: 'paired store, all stored', setup: orthanc.setup, round: 0, value: 0, unit: '', ...check });
+    }
+  } finally {
+    destination.kill('SIGKILL');
+    for (const orthanc of pair) await orthanc.kill();
+  }
+}
+
+async function storeThrough(orthanc: Launched, files: SyntheticInstance[], associations: number): Promise<void> {
+  const target = endpoint(orthanc);
+  const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
+  await Promise.all(
+    groups.map((group) =>
+      run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], { env: CLIENT_ENV, maxBuffer: 64 * 1024 * 1024 }),
+    ),
+  );
+}
+
+async function findThrough(orthanc: Launched, keys: string[]): Promise<void> {
+  const target = endpoint(orthanc);
+  const arguments_ = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...keys].flatMap((key) => ['-k', key]);
+  await run('findscu', ['-S', '-aet', 'BENCH', '-aec', target.aet, ...arguments_, '127.0.0.1', String(target.port)], { env: CLIENT_ENV, maxBuffer: 256 * 1024 * 1024 });
+}
+
+const T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+/** The geometric mean of the per-round ratios a/b of `workload`, with its 95% confidence interval. */
+function pairedRatio(workload: string, a: Setup, b: Setup): { mean: number; low: number; high: number; n: number } | undefined {
+  const logs = samples
+    .filter((sample) => sample.workload === workload && sample.setup === a && sample.valid)
+    .map((sample) => {
+      const other = samples.find((s) => s.workload === workload && s.setup === b && s.round === sample.round && s.valid);
+      return other === undefined ? undefined : Math.log(sample.value / other.value);
+    })
+    .filter((value): value is number => value !== undefined);
+  const n = logs.length;
+  if (n < 2) return undefined;
+  const mean = logs.reduce((sum, value) => sum + value, 0) / n;
+  const deviation = Math.sqrt(logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (n - 1));
+  const margin = (T_975[Math.min(n - 2, T_975.length - 1)] ?? 1.96) * (deviation / Math.sqrt(n));
+  return { mean: Math.exp(mean), low: Math.exp(mean - margin), high: Math.exp(mean + margin), n };
+}
+
+function pairedReport(): string {
+  if (PAIRS.length === 0) return '';
+  const workloads = [...new Set(samples.filter((s) => s.workload.startsWith('paired ') && s.unit === 'ms').map((s) => s.workload))];
+  if (workloads.length === 0) return '';
+  const lines = [
+    `| paired workload | ${PAIRS.map(([a, b]) => `${a}/${b} (95% CI, rounds)`).join(' | ')} |`,
+    `|${' --- |'.repeat(PAIRS.length + 1)}`,
+  ];
+  for (const workload of workloads) {
+    const cells = PAIRS.map(([a, b]) => {
+      const ratio = pairedRatio(workload, a, b);
+      return ratio === undefined ? '-' : `${ratio.mean.toFixed(3)} (${ratio.low.toFixed(3)}-${ratio.high.toFixed(3)}, ${ratio.n})`;
+    });
+    lines.push(`| ${workload.slice('paired '.length)} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 
 function median(values: number[]): number {
@@ -485,7 +671,8 @@ const RATIOS: [Setup, Setup][] = (
 ).filter(([setup, other]) => SETUPS.includes(setup) && SETUPS.includes(other));
 
 function report(): string {
-  const workloads = [...new Set(samples.map((s) => s.workload))];
+  const workloads = [...new Set(samples.filter((s) => !s.workload.startsWith('paired ')).map((s) => s.workload))];
+  if (workloads.length === 0) return '';
   const lines = [
     `| workload | unit | ${SETUPS.map((setup) => `${setup} median (min-max)`).join(' | ')} | ${RATIOS.map(([a, b]) => `${a}/${b}`).join(' | ')} |`,
     `|${' --- |'.repeat(SETUPS.length + 2 + RATIOS.length)}`,
@@ -544,11 +731,12 @@ async function main(): Promise<void> {
       pixels: { rows: 256, columns: 256 },
     });
     if (selected('move')) await moveWorkload(moveFiles);
+    if (selected('paired')) for (const pair of PAIRS) await pairedWorkload(pair);
   } finally {
     await rm(workDirectory, { recursive: true, force: true });
   }
 
-  const table = report();
+  const table = [report(), pairedReport()].filter((part) => part !== '').join('\n\n');
   console.log(`\n${table}\n\nTotal time: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   const resultsDirectory = join(ROOT, 'bench', 'results');
   await mkdir(resultsDirectory, { recursive: true });
