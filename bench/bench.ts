@@ -6,7 +6,8 @@
 // (ours+tls: store and find, the clients with +tls). Prints medians,
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
-// --only startup,echo,store,find,move, --setups stock,ours,..., --baseline PATH.so.
+// --only startup,echo,store,find,move,paired, --setups stock,ours,..., --baseline PATH.so.
+// "paired": two setups side by side in alternating short rounds (see pairedWorkload).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
