@@ -251,18 +251,9 @@ async function storeWorkload(files: SyntheticInstance[], associations: number, n
   for (let round = 1; round <= ROUNDS; round++) {
     for (const setup of interleaved(round, SETUPS)) {
       const orthanc = await launch(setup, await fresh(name));
-      const target = endpoint(orthanc);
-      const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
       const cpuBefore = await cpuMilliseconds(orthanc.pid);
       const started = performance.now();
-      await Promise.all(
-        groups.map((group) =>
-          run('storescu', [...clientArgs(setup), '-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], {
-            env: CLIENT_ENV,
-            maxBuffer: 64 * 1024 * 1024,
-          }),
-        ),
-      );
+      await storeThrough(orthanc, files, associations);
       const seconds = (performance.now() - started) / 1000;
       const cpu = (await cpuMilliseconds(orthanc.pid)) - cpuBefore;
       const check = await verifyStored(orthanc, files.length);
@@ -581,12 +572,16 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
   }
 }
 
+/** Stores `files` through the setup's endpoint over `associations` parallel associations. */
 async function storeThrough(orthanc: Launched, files: SyntheticInstance[], associations: number): Promise<void> {
   const target = endpoint(orthanc);
   const groups = Array.from({ length: associations }, (_, index) => files.filter((_, i) => i % associations === index));
   await Promise.all(
     groups.map((group) =>
-      run('storescu', ['-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], { env: CLIENT_ENV, maxBuffer: 64 * 1024 * 1024 }),
+      run('storescu', [...clientArgs(orthanc.setup), '-aet', 'BENCH', '-aec', target.aet, '127.0.0.1', String(target.port), ...group.map((f) => f.path)], {
+        env: CLIENT_ENV,
+        maxBuffer: 64 * 1024 * 1024,
+      }),
     ),
   );
 }
