@@ -59,6 +59,10 @@ void ReportOperation(OperationReport report) {
     if (report.bytes) event.Set("bytes", *report.bytes);
     if (report.instances) event.Set("instances", *report.instances);
     if (!report.destination.empty()) event.Set("destination", report.destination);
+    if (!report.createdInPatient.empty()) {
+      event.Set("createdInPatient", report.createdInPatient);
+      event.Set("labelPlan", report.labelPlan);
+    }
     return event;
   });
 }

@@ -27,6 +27,9 @@ struct OperationReport {
   std::optional<double> bytes;
   std::optional<uint32_t> instances;
   std::string destination;
+  // C-STORE that created its instance and labelled it: the Orthanc identifier of its
+  // patient, and the label writes (TenantStoreHandler::LabelPlan).
+  std::string createdInPatient, labelPlan;
 };
 
 // When an operation began, and how long it has lasted.

@@ -39,7 +39,7 @@ struct InitializationAnswer {
   std::string locale;
   std::string defaultEncoding;
   std::vector<std::string> acceptedSopClasses;
-  std::set<std::string> changes;  // the change types JS listens to
+  std::set<std::string> changes;  // the changes JS listens to: "Type" or "Type:Level"
   unsigned int tlsMinimumVersion = 0;   // for the C-MOVE sub-operations sent with DICOM TLS
   std::set<std::string> tlsCiphers;
   std::string explorerExtension;  // JavaScript for Orthanc's legacy explorer
@@ -111,7 +111,9 @@ const char* LevelName(OrthancPluginResourceType level) {
 void ForwardChange(OrthancPluginChangeType change, OrthancPluginResourceType level, const char* resourceId) {
   const char* type = ChangeTypeName(change);
   const char* levelName = LevelName(level);
-  if (type == nullptr || levelName == nullptr || resourceId == nullptr || forwardedChanges.count(type) == 0) return;
+  if (type == nullptr || levelName == nullptr || resourceId == nullptr) return;
+  // JS names a change type ("Deleted": at every level) or a type at one level ("NewChildInstance:Patient").
+  if (forwardedChanges.count(type) == 0 && forwardedChanges.count(std::string(type) + ":" + levelName) == 0) return;
   changeBatch.Post([type, levelName, id = std::string(resourceId)](Napi::Env env) {
     Napi::Object event = Napi::Object::New(env);
     event.Set("type", type);

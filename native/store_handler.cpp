@@ -73,7 +73,8 @@ uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remo
   const OperationClock clock;
   const Caller caller{remoteIp, remoteAet, calledAet};
   std::string file;
-  const uint16_t status = Store(dataset, caller, file);
+  std::string createdInPatient;
+  const uint16_t status = Store(dataset, caller, file, createdInPatient);
 
   OperationReport report;
   report.tenant = spec_.index;
@@ -85,6 +86,10 @@ uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remo
   report.peer = remoteIp;
   report.status = status;
   report.bytes = static_cast<double>(file.size());
+  if (!createdInPatient.empty()) {
+    report.createdInPatient = createdInPatient;
+    report.labelPlan = LabelPlan();
+  }
   OFString value;
   if (dataset.findAndGetOFString(DCM_SOPInstanceUID, value).good()) report.sopInstanceUid = value.c_str();
   if (dataset.findAndGetOFString(DCM_PatientID, value).good()) report.patientIds.push_back(value.c_str());
@@ -93,7 +98,8 @@ uint16_t TenantStoreHandler::Handle(DcmDataset& dataset, const std::string& remo
   return status;
 }
 
-uint16_t TenantStoreHandler::Store(DcmDataset& dataset, const Caller& caller, std::string& file) {
+uint16_t TenantStoreHandler::Store(DcmDataset& dataset, const Caller& caller, std::string& file,
+                                   std::string& createdInPatient) {
   std::string error;
   if (!Orthanc::FromDcmtkBridge::SaveToMemoryBuffer(file, dataset, error)) {
     LOG(ERROR) << spec_.name << ": cannot serialise the instance received from " << caller.aet << ": " << error;
@@ -101,13 +107,15 @@ uint16_t TenantStoreHandler::Store(DcmDataset& dataset, const Caller& caller, st
   }
   OFString sopInstanceUid;
   if (dataset.findAndGetOFString(DCM_SOPInstanceUID, sopInstanceUid).bad() || sopInstanceUid.empty()) {
-    return StoreAndLabel(file, dataset, caller);  // Orthanc refuses it: no store of it to wait for
+    // Orthanc refuses it: no store of it to wait for
+    return StoreAndLabel(file, dataset, caller, createdInPatient);
   }
   KeyedLocks::Holder lock(instanceLocks, sopInstanceUid.c_str());
-  return StoreAndLabel(file, dataset, caller);
+  return StoreAndLabel(file, dataset, caller, createdInPatient);
 }
 
-uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller) {
+uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller,
+                                           std::string& createdInPatient) {
   const StorePlan& plan = spec_.store;
   Ids ids;
   if (!ComputeIds(dataset, ids, caller)) return plan.badFileFormatStatus;
@@ -136,7 +144,11 @@ uint16_t TenantStoreHandler::StoreAndLabel(const std::string& file, DcmDataset& 
     LOG(INFO) << spec_.name << ": the instance sent by " << caller.aet << " was discarded by a filter";
     return plan.filteredOutStatus;
   }
-  if (status == "Success") return Label(ids, true, caller);
+  if (status == "Success") {
+    const uint16_t labelled = Label(ids, true, caller);
+    if (labelled == STATUS_Success) createdInPatient = ids.at("Patient");
+    return labelled;
+  }
   switch (AskHeld(ids, false, caller)) {  // AlreadyStored: nothing changed
     case HeldDecision::Refuse: return plan.refusedStatus;
     case HeldDecision::Failed: return plan.failureStatus;
@@ -156,7 +168,10 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
     for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) writes.push_back(&write);
     return WriteLabels(ids, created, caller, writes, InstanceOnlyUndoable);
   }
-  {
+  // A new instance into parents this process has not labelled is most often the first of
+  // a new series: reading its parents' labels under the shared lock would only find them
+  // missing, and be read again under the exclusive one.
+  if (!created) {
     KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
     std::vector<const StorePlan::LabelWrite*> missing;
     if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
@@ -313,6 +328,14 @@ bool TenantStoreHandler::ComputeIds(DcmDataset& dataset, Ids& ids, const Caller&
     LOG(ERROR) << spec_.name << ": the instance received from " << caller.aet << " cannot be stored: " << e.What();
     return false;
   }
+}
+
+// The label writes of the plan, one "Level/label" per line: stores of equal plans label
+// alike (src/mixing.ts tells senders apart by their labels).
+std::string TenantStoreHandler::LabelPlan() const {
+  std::string plan;
+  for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) plan += write.level + "/" + write.label + "\n";
+  return plan;
 }
 
 // The labels of the resources at the levels the plan writes.

@@ -39,8 +39,11 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
  private:
   enum class HeldDecision { Refuse, Label, Store, Failed };
 
-  uint16_t Store(DcmDataset& dataset, const Caller& caller, std::string& file);
-  uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller);
+  // `createdInPatient`: the Orthanc identifier of the patient, when the store created the
+  // instance and labelled it.
+  uint16_t Store(DcmDataset& dataset, const Caller& caller, std::string& file, std::string& createdInPatient);
+  uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller,
+                         std::string& createdInPatient);
   uint16_t Label(const Ids& ids, bool created, const Caller& caller);
   bool ParentsKnownLabelled(const Ids& ids) const;
   void RememberParentLabels(const Ids& ids) const;
@@ -56,6 +59,7 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   uint16_t PostFailure(int orthancCode, const std::string& description, const Caller& caller);
   bool ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller);
   LabelsByLevel ReadLabels(const Ids& ids);
+  std::string LabelPlan() const;
 
   std::shared_ptr<const TenantServerSpec> specHolder_;
   const TenantServerSpec& spec_;

@@ -52,6 +52,9 @@ export interface ChangeEvent {
   id: string;
 }
 
+/** A change type JS listens to, at every level or at one ("NewChildInstance:Patient"). */
+export type ChangeOfInterest = ChangeEvent['type'] | `${ChangeEvent['type']}:${ResourceLevel}`;
+
 /** The DICOM operations of a tenant's server, as the audit trail and the metrics name them. */
 export type Operation = 'A-ASSOCIATE' | 'C-ECHO' | 'C-STORE' | 'C-FIND' | 'C-MOVE' | 'C-GET';
 
@@ -87,6 +90,10 @@ export type ServerEvent =
       instances?: number;
       /** C-MOVE: the destination's AET. */
       destination?: string;
+      /** C-STORE that created its instance and labelled it: the Orthanc identifier of its patient... */
+      createdInPatient?: string;
+      /** ...and the label writes it made, one "Level/label" per line (equal plans label alike). */
+      labelPlan?: string;
     }
   | { type: 'timeout'; tenant: number; kind: string };
 
@@ -178,7 +185,7 @@ export interface InitializationAnswer {
   /** Orthanc's TLS options that hold for every C-MOVE sub-operation sent with DICOM TLS. */
   outgoingTls?: { minimumVersion: number; ciphers: string[] };
   /** The changes of Orthanc's store that JS wants to hear of (see mixing.ts). */
-  changes?: ChangeEvent['type'][];
+  changes?: ChangeOfInterest[];
   /** JavaScript for Orthanc's legacy explorer (OrthancPluginExtendOrthancExplorer2): a link to the status page. */
   explorerExtension?: string;
 }
@@ -286,6 +293,8 @@ const serverEvent = {
         bytes: { type: 'number', minimum: 0 },
         instances: { type: 'integer', minimum: 0 },
         destination: text,
+        createdInPatient: text,
+        labelPlan: text,
       },
       required: ['operation', 'at', 'durationMs', 'callingAet', 'calledAet', 'peer'],
     },

@@ -116,7 +116,10 @@ export const changes: Handler<'changes'> = (args, { mixing }) => {
 };
 
 /** What happened on the tenants' servers (activity.ts): a notification, nobody waits for an answer. */
-export const events: Handler<'events'> = (args, { activity }) => {
+export const events: Handler<'events'> = (args, { activity, mixing }) => {
   activity.record(args.events);
+  for (const event of args.events) {
+    if (event.type === 'operation' && event.createdInPatient !== undefined) mixing.noticeTenantStore(event.createdInPatient, event.labelPlan ?? '');
+  }
   return undefined;
 };

@@ -11,9 +11,11 @@
 // its instances do not all carry the same labels (then some tenant's constraint may
 // tell them apart). It is checked a moment after each new instance (long enough for the
 // store to label it), and every marked patient after deletions and at start-up. A patient
-// that Orthanc created for its one new instance holds one sender's: it is not read.
+// that Orthanc created meanwhile holds one sender's, and is not read, when it got one new
+// instance, or when each new instance it got was stored by a tenant of this process with
+// the same label writes (the stores' reports are counted against Orthanc's changes).
 import pLimit from 'p-limit';
-import type { ChangeEvent } from './bridge.js';
+import type { ChangeEvent, ChangeOfInterest } from './bridge.js';
 import { isExactlyMatchable, orthancId, Tags } from './dicom.js';
 import type { StoreActivity } from './native.js';
 import { describeError, type Orthanc } from './orthanc.js';
@@ -21,7 +23,7 @@ import { describeError, type Orthanc } from './orthanc.js';
 export const MIXED_LABEL = 'multitenant-mixed';
 
 /** The changes of Orthanc's store this module listens to (the shim forwards only these). */
-export const CHANGES_OF_INTEREST: readonly ChangeEvent['type'][] = ['NewPatient', 'NewChildInstance', 'Deleted'];
+export const CHANGES_OF_INTEREST: readonly ChangeOfInterest[] = ['NewPatient', 'NewChildInstance:Patient', 'Deleted'];
 
 /** How long after a new instance its patient is checked: the store labels it meanwhile. */
 const CHECK_DELAY_MS = 250;
@@ -50,6 +52,9 @@ interface PendingCheck {
   newInstances: number;
   /** Noticed for another reason than a new instance (a C-FIND, a deletion, a sweep, a recheck). */
   mustRead: boolean;
+  /** The instances that tenants of this process created in it (and labelled), and their label writes. */
+  tenantStores: number;
+  labelPlans: Set<string>;
 }
 
 /** Why a patient is noticed: a new instance, its creation, or anything else (then it is read). */
@@ -98,18 +103,31 @@ export class Mixing {
 
   /** A patient whose content changed (by Orthanc identifier). */
   noticePatient(patientId: string, afterDeletion = false, notice: Notice = 'other'): void {
-    const now = Date.now();
-    let entry = this.pending.get(patientId);
-    if (entry === undefined) {
-      entry = { afterDeletion, firstNoticed: now, lastNoticed: now, created: false, newInstances: 0, mustRead: false };
-      this.pending.set(patientId, entry);
-    }
+    const entry = this.entryOf(patientId);
     entry.afterDeletion ||= afterDeletion;
-    entry.lastNoticed = now;
     if (notice === 'created') entry.created = true;
     else if (notice === 'newInstance') entry.newInstances++;
     else entry.mustRead = true;
+  }
+
+  /** The patient's pending check, noticed now. */
+  private entryOf(patientId: string): PendingCheck {
+    const now = Date.now();
+    let entry = this.pending.get(patientId);
+    if (entry === undefined) {
+      entry = { afterDeletion: false, firstNoticed: now, lastNoticed: now, created: false, newInstances: 0, mustRead: false, tenantStores: 0, labelPlans: new Set() };
+      this.pending.set(patientId, entry);
+    }
+    entry.lastNoticed = now;
     this.schedule();
+    return entry;
+  }
+
+  /** A tenant of this process created an instance in this patient and labelled it with these writes. */
+  noticeTenantStore(patientId: string, labelPlan: string): void {
+    const entry = this.entryOf(patientId);
+    entry.tenantStores++;
+    entry.labelPlans.add(labelPlan);
   }
 
   /** Patients a C-FIND saw holding instances of several senders (by PatientID). */
@@ -187,9 +205,7 @@ export class Mixing {
     });
     for (const [patientId] of batch) this.pending.delete(patientId);
     for (const [patientId, entry] of batch) {
-      // Orthanc created it for this one instance: one sender, no marked label, its own values.
-      if (entry.created && entry.newInstances === 1 && !entry.mustRead) continue;
-      void this.limit(() => this.check(patientId, entry.afterDeletion));
+      if (mustBeRead(entry)) void this.limit(() => this.check(patientId, entry.afterDeletion));
     }
     if (this.sweepRequested) {
       this.sweepRequested = false;
@@ -283,6 +299,22 @@ export class Mixing {
     for (const study of state.studies) await this.orthanc.post(`/studies/${study}/reconstruct`, body);
     for (const series of state.series) await this.orthanc.post(`/series/${series}/reconstruct`, body);
   }
+}
+
+/**
+ * Whether a pending check must read the patient. Not when nothing but stores' reports
+ * came (their new instances were, or will be, noticed on their own); not when Orthanc
+ * created it meanwhile and it got one new instance, or only instances that tenants of this
+ * process stored with one label plan. A change and its store's report may reach this
+ * module in different checks: a change without its report is read then, and one whose
+ * report came earlier is noticed on its own, without `created`, so it is read.
+ */
+function mustBeRead(entry: PendingCheck): boolean {
+  if (entry.mustRead) return true;
+  if (entry.newInstances === 0) return false;
+  if (!entry.created) return true;
+  if (entry.newInstances === 1) return false;
+  return !(entry.newInstances === entry.tenantStores && entry.labelPlans.size === 1);
 }
 
 function stateOf(patientLabels: string[], studies: LabelledResource[], series: LabelledResource[], instances: LabelledResource[]): PatientState {

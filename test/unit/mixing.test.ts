@@ -225,6 +225,69 @@ describe('a new instance', () => {
     expect(reads()).toEqual(readingOf(ids.Patient));
   });
 
+  describe('a new patient (NewPatient) that got several instances, counted against the reports of the tenants\' stores', () => {
+    const PLAN_A = 'Study/a\nSeries/a\nInstance/a\n';
+    const PLAN_B = 'Study/b\nSeries/b\nInstance/b\n';
+    const reported = (ids: OrthancIds, plan: string) => mixing.noticeTenantStore(ids.Patient, plan);
+
+    it('each stored by a tenant of this process with one label plan: not read', async () => {
+      const stored = ['1.1.1.1', '1.1.1.2', '1.1.2.1'].map((sop) => fake.storeThrough(A, instance('P1', '1.1', sop.slice(0, 5), sop)));
+      mixing.notice([newPatient(stored[0]!), ...stored.map(newInstance)]);
+      for (const ids of stored) reported(ids, PLAN_A);
+      await afterDelay();
+
+      expect(fake.calls).toEqual([]);
+    });
+
+    it('one of them not stored by a tenant (no report, e.g. Orthanc\'s own port): read and marked', async () => {
+      const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+      const second = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+      const foreign = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.3'));
+      mixing.notice([newPatient(first), newInstance(first), newInstance(second), newInstance(foreign)]);
+      reported(first, PLAN_A);
+      reported(second, PLAN_A);
+      await afterDelay();
+
+      expect(reads()).toEqual(readingOf(first.Patient));
+      expect(writes()).toEqual([mark(first.Patient)]);
+    });
+
+    it('stored by tenants of two label plans: read and marked', async () => {
+      const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+      const second = fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+      mixing.notice([newPatient(first), newInstance(first), newInstance(second)]);
+      reported(first, PLAN_A);
+      reported(second, PLAN_B);
+      await afterDelay();
+
+      expect(writes()).toEqual([mark(first.Patient)]);
+    });
+
+    it('a report ahead of its change, a foreign instance in the same check: passed over then, read once that change comes', async () => {
+      const first = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+      const foreign = fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+      const late = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.3'));
+      mixing.notice([newPatient(first), newInstance(first), newInstance(foreign)]);
+      reported(first, PLAN_A);
+      reported(late, PLAN_A);
+      await afterDelay();
+      expect(fake.calls).toEqual([]);
+
+      mixing.notice([newInstance(late)]);
+      await afterDelay();
+      expect(reads()).toEqual(readingOf(first.Patient));
+      expect(writes()).toEqual([mark(first.Patient)]);
+    });
+
+    it('reports alone (their changes came in an earlier check): nothing is read', async () => {
+      const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+      reported(ids, PLAN_A);
+      await afterDelay();
+
+      expect(fake.calls).toEqual([]);
+    });
+  });
+
   it('of a patient deleted meanwhile: nothing happens, nothing is logged', async () => {
     const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
     mixing.notice([newInstance(ids)]);
