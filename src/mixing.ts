@@ -149,13 +149,17 @@ export class Mixing {
 
   /**
    * The PatientIDs among these whose patient carries MIXED_LABEL (through a request's view
-   * of Orthanc). Usually one lookup of every marked patient, by label alone: it reads no
-   * DICOM tag, so it costs far less than matching PatientIDs, and reaches every PatientID
-   * exactly (by its Orthanc identifier). Where more than MARKED_AT_ONCE patients are
-   * marked, the candidates' PatientIDs are looked up instead.
+   * of Orthanc). None when Orthanc's labels in use lack it; else usually one lookup of every
+   * marked patient, by label alone: it reads no DICOM tag, so it costs far less than
+   * matching PatientIDs, and reaches every PatientID exactly (by its Orthanc identifier).
+   * Where more than MARKED_AT_ONCE patients are marked, the candidates' PatientIDs are
+   * looked up instead.
    */
   async markedAmong(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
     if (patientIds.length === 0) return new Set();
+    // Most often no patient is marked at all: Orthanc's list of the labels in use says so
+    // for far less than a lookup of the patients.
+    if (!(await view.getJson<string[]>('/tools/labels')).includes(MIXED_LABEL)) return new Set();
     const everyMarked = await view.findAtMost<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' }, MARKED_AT_ONCE);
     if (everyMarked === undefined) return this.markedByPatientId(view, patientIds);
     const marked = new Set(everyMarked);

@@ -363,6 +363,10 @@ export class FakeOrthanc {
     const short = search.split('&').includes('short');
     if (path === '/system') return json({ Version: '1.12.9', ApiVersion: 27, Capabilities: { HasExtendedFind: this.hasExtendedFind } });
     if (path === '/modalities') return json(search === 'expand' ? this.modalities : Object.keys(this.modalities));
+    if (path === '/tools/labels') {
+      const inUse = Object.values(this.resources).flatMap((resources) => [...resources.values()].flatMap((resource) => [...resource.labels]));
+      return json([...new Set(inUse)].sort());
+    }
     const [, collection = '', id = '', sub, extra] = path.split('/');
     const level = LEVEL_OF_COLLECTION[collection];
     if (level === undefined || extra !== undefined) throw unknown(uri);

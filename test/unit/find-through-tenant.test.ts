@@ -93,7 +93,7 @@ const STUDY_KEYS: Keys = {
 };
 
 describe('a patient that holds only the tenant\'s instances', () => {
-  it('keeps Orthanc\'s answer, at the cost of the main query, one lookup of the marks and one query for other senders under the patient', async () => {
+  it('keeps Orthanc\'s answer, at the cost of the main query, a look at the labels in use (none is the mark) and one query for other senders under the patient', async () => {
     fake.storeThrough(A, instance('P2', '2.1', '2.1.1', '2.1.1.1', A_VALUES));
     fake.storeThrough(A, instance('P2', '2.1', '2.1.2', '2.1.2.1', { ...A_VALUES, Modality: 'US' }));
 
@@ -115,26 +115,26 @@ describe('a patient that holds only the tenant\'s instances', () => {
     expect(fake.summary()).toEqual([
       'GET /system',
       'find Study {"0020,000d":"2.1"} All:a',
-      `find Patient {} All:${MIXED_LABEL}`,
+      'GET /tools/labels',
       `find Instance {} None:a under:${orthancId('P2')}`,
     ]);
   });
 
-  it('costs one lookup of the marks, then a query for other senders under each of a few patients, or one over the PatientIDs of more', async () => {
+  it('costs a look at the labels in use, then a query for other senders under each of a few patients, or one over the PatientIDs of more', async () => {
     const few = ['P1', 'P2', 'P3'];
     for (const patient of few) fake.storeThrough(A, instance(patient, `${patient}.1`, `${patient}.1.1`, `${patient}.1.1.1`, A_VALUES));
 
     const answers = await cfind(A, 'STUDY', { StudyInstanceUID: null, PatientID: null });
 
     expect(answers.map(byName)).toEqual(few.map((patient) => ({ StudyInstanceUID: `${patient}.1`, PatientID: patient })));
-    expect(fake.summary().slice(2)).toEqual([`find Patient {} All:${MIXED_LABEL}`, ...few.map((patient) => `find Instance {} None:a under:${orthancId(patient)}`)]);
+    expect(fake.summary().slice(2)).toEqual(['GET /tools/labels', ...few.map((patient) => `find Instance {} None:a under:${orthancId(patient)}`)]);
 
     const many = Array.from({ length: FEW_PATIENTS + 1 }, (_, index) => `Q${index}`);
     for (const patient of many) fake.storeThrough(A, instance(patient, `${patient}.1`, `${patient}.1.1`, `${patient}.1.1.1`, A_VALUES));
     fake.clearCalls();
 
     expect(await cfind(A, 'STUDY', { StudyInstanceUID: null, PatientID: 'Q*' })).toHaveLength(many.length);
-    expect(fake.summary().slice(1)).toEqual([`find Patient {} All:${MIXED_LABEL}`, `find Instance {"0010,0020":"${many.join('\\\\')}"} None:a`]);
+    expect(fake.summary().slice(1)).toEqual(['GET /tools/labels', `find Instance {"0010,0020":"${many.join('\\\\')}"} None:a`]);
   });
 });
 
@@ -160,7 +160,7 @@ describe('a patient that also holds another sender\'s instances', () => {
     // ModalitiesInStudy per series, and for the other values).
     const first = `GET /instances/${orthancId('P1', '1.1', '1.1.2', '1.1.2.1')}/tags?short`;
     expect(fake.summary().slice(2)).toEqual([
-      `find Patient {} All:${MIXED_LABEL}`,
+      'GET /tools/labels',
       `find Instance {} None:a under:${orthancId('P1')}`,
       'find Instance {"0010,0020":"P1","0020,000d":"1.1"} All:a',
       first,

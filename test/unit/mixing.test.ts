@@ -381,7 +381,15 @@ describe('the marked patients among a C-FIND\'s', () => {
     const marked = await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1', 'P2', 'P*', 'A\\B', '', 'P3']);
 
     expect([...marked].sort()).toEqual(['', 'P*', 'P1']);
-    expect(fake.summary()).toEqual([`find Patient {} All:${MIXED_LABEL}`]);
+    expect(fake.summary()).toEqual(['GET /tools/labels', `find Patient {} All:${MIXED_LABEL}`]);
+  });
+
+  it('are none, at the cost of a look at the labels in use, when no resource carries the mark', async () => {
+    fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    fake.storeThrough(B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+
+    expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1']))]).toEqual([]);
+    expect(fake.summary()).toEqual(['GET /tools/labels']);
   });
 
   it('are read from the list of every marked patient page after page, when Orthanc caps /tools/find (LimitFindResults)', async () => {
@@ -414,6 +422,7 @@ describe('the marked patients among a C-FIND\'s', () => {
 
     expect([...marked].sort()).toEqual(['M7', 'P*']);
     expect(fake.summary().filter((call) => call !== 'GET /system')).toEqual([
+      'GET /tools/labels',
       `find Patient {} All:${MIXED_LABEL}`,
       `find Patient {"0010,0020":"M7\\\\P1"} All:${MIXED_LABEL}`,
       `GET /patients/${orthancId('P*')}/labels`,
