@@ -6,7 +6,8 @@
 // (ours+tls: store and find, the clients with +tls). Prints medians,
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
-// --only startup,echo,store,find,move,paired, --setups stock,ours,..., --baseline PATH.so.
+// --only startup,echo,store,find,move,paired, --setups stock,ours,..., --baseline PATH.so,
+// --paired-rounds N.
 // "paired": two setups side by side in alternating short rounds (see pairedWorkload).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -47,6 +48,9 @@ const selected = (workload: 'startup' | 'echo' | 'store' | 'find' | 'move' | 'pa
 const SIZES = quick
   ? { storeInstances: 300, findStudies: 2000, findRepetitions: 20, moveInstances: 200, startups: 3, pairedRounds: 6 }
   : { storeInstances: 1000, findStudies: 10000, findRepetitions: 20, moveInstances: 500, startups: 5, pairedRounds: 16 };
+// --paired-rounds N: more (or fewer) rounds of the paired workload than its size's.
+const pairedRoundsArgument = args.indexOf('--paired-rounds');
+if (pairedRoundsArgument >= 0) SIZES.pairedRounds = Number(args[pairedRoundsArgument + 1]);
 
 // ---------------------------------------------------------------------------------------
 // Orthanc processes
