@@ -44,7 +44,8 @@ export interface FindBody extends FindRequest {
   RequestedTags: string[];
 }
 
-export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions): FindBody {
+/** `audited`: an audit trail records each answer's patient and study (auditedTags). */
+export function findBody(query: ParsedQuery, tenant: TenantConfig, options: DicomOptions, audited = false): FindBody {
   const recheck = needsExactRecheck(query, options.caseSensitivePN);
   return {
     Level: query.level,
@@ -54,7 +55,7 @@ export function findBody(query: ParsedQuery, tenant: TenantConfig, options: Dico
     Expand: true,
     Short: true,
     CaseSensitive: !recheck && needsCaseSensitivity(query, options.caseSensitivePN),
-    RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant), ...auditedTags(query.level)])],
+    RequestedTags: [...new Set([...query.returnedTags, ...tagsForEntitlement(query.level, tenant), ...(audited ? auditedTags(query.level) : [])])],
   };
 }
 
@@ -78,9 +79,10 @@ export async function findThroughTenant(
   tenant: TenantConfig,
   options: DicomOptions,
   elements: QueryElement[],
+  audited = false,
 ): Promise<{ answers: FindAnswer[]; complete: boolean; audited: AuditedResources }> {
   const query = parseQuery(elements);
-  const body = findBody(query, tenant, options);
+  const body = findBody(query, tenant, options, audited);
   let resources: FoundResource[];
   let complete = true;
   try {
@@ -108,9 +110,11 @@ export async function findThroughTenant(
   const patientIds = new Set<string>();
   const studyInstanceUids = new Set<string>();
   const answers = await restrictToEntitled(orthanc, mixing, tenant, options, query, resources, (values, resource) => {
-    const { [Tags.PatientID]: patientId, [Tags.StudyInstanceUID]: studyInstanceUid } = resource.RequestedTags ?? {};
-    if (typeof patientId === 'string') patientIds.add(patientId);
-    if (typeof studyInstanceUid === 'string' && query.level !== 'Patient') studyInstanceUids.add(studyInstanceUid);
+    if (audited) {
+      const { [Tags.PatientID]: patientId, [Tags.StudyInstanceUID]: studyInstanceUid } = resource.RequestedTags ?? {};
+      if (typeof patientId === 'string') patientIds.add(patientId);
+      if (typeof studyInstanceUid === 'string' && query.level !== 'Patient') studyInstanceUids.add(studyInstanceUid);
+    }
     return answerOf({ RequestedTags: values }, query, tenant.aet);
   });
   // Orthanc 1.12.7's own C-FIND logs that LimitFindResults is reached, and answers
@@ -118,5 +122,7 @@ export async function findThroughTenant(
   return { answers, complete, audited: { patientIds: [...patientIds], studyInstanceUids: [...studyInstanceUids] } };
 }
 
-export const find: Handler<'find'> = (args, { orthanc, tenants, mixing }) =>
-  findThroughTenant(orthanc.within(args.deadline), mixing, tenants.byIndex(args.tenant), tenants.dicom, args.query);
+// Without an audit trail, the answers' patients and studies are neither collected nor
+// handed to the shim (which passes them back in the operation's report).
+export const find: Handler<'find'> = (args, { orthanc, tenants, mixing, activity }) =>
+  findThroughTenant(orthanc.within(args.deadline), mixing, tenants.byIndex(args.tenant), tenants.dicom, args.query, activity.audit !== undefined);

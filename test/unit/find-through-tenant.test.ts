@@ -138,6 +138,28 @@ describe('a patient that holds only the tenant\'s instances', () => {
   });
 });
 
+describe('what the audit trail is told of a C-FIND', () => {
+  beforeEach(() => {
+    fake.storeThrough(A, instance('P2', '2.1', '2.1.1', '2.1.1.1', A_VALUES));
+    fake.storeThrough(A, instance('P2', '2.2', '2.2.1', '2.2.1.1', A_VALUES));
+  });
+
+  it('with an audit trail: the patient and the study of every answer, asked of Orthanc with the main query', async () => {
+    const { audited } = await findThroughTenant(orthanc, mixing, A, options, identifier('SERIES', { SeriesInstanceUID: null }), true);
+
+    expect(audited).toEqual({ patientIds: ['P2'], studyInstanceUids: ['2.1', '2.2'] });
+    expect(fake.finds()[0]!.RequestedTags).toEqual(expect.arrayContaining([Tags.PatientID, Tags.StudyInstanceUID]));
+  });
+
+  it('without one: nothing collected, and the study of each answer is not asked for', async () => {
+    const { answers, audited } = await findThroughTenant(orthanc, mixing, A, options, identifier('SERIES', { SeriesInstanceUID: null }), false);
+
+    expect(answers).toHaveLength(2);
+    expect(audited).toEqual({ patientIds: [], studyInstanceUids: [] });
+    expect(fake.finds()[0]!.RequestedTags).not.toContain(Tags.StudyInstanceUID);
+  });
+});
+
 describe('a patient that also holds another sender\'s instances', () => {
   it('is answered with the tenant\'s own values and counters at STUDY level', async () => {
     storeSharedStudy();
