@@ -109,10 +109,7 @@ async function resourcesWithKeys(orthanc: Orthanc, tenant: TenantConfig, keys: R
       ? []
       : await orthanc.find<Found>({ Level: keys.level, Query: { [keys.tag]: matchable.join('\\') }, ...labelFilter, Expand: true, Short: true, RequestedTags: requested });
   const literal = keys.values.filter((value) => !isExactlyMatchable(value));
-  if (literal.length > 0) {
-    const literalMatches = await resourcesWithLiteralKeys(orthanc, keys, literal, { ...labelFilter, Expand: true, Short: true, RequestedTags: requested });
-    found.push(...literalMatches.filter((resource) => satisfies(tenant, resource.Labels ?? [])));
-  }
+  if (literal.length > 0) found.push(...(await resourcesWithLiteralKeys(orthanc, tenant, keys, literal, { ...labelFilter, Expand: true, Short: true, RequestedTags: requested })));
   const seen = new Set<string>();
   return found.filter((resource) => keys.values.includes(resource.RequestedTags?.[keys.tag] ?? '') && !seen.has(resource.ID) && seen.add(resource.ID));
 }
@@ -120,10 +117,12 @@ async function resourcesWithKeys(orthanc: Orthanc, tenant: TenantConfig, keys: R
 /**
  * Values that /tools/find would read as wildcards, lists or "anything": Orthanc's
  * /tools/lookup finds the resources whose identifier is exactly the value; an
- * AccessionNumber (not an identifier there) is matched as a pattern, then kept on equality.
+ * AccessionNumber (not an identifier there) is matched as a pattern by a /tools/find
+ * restricted to the tenant's labels, then kept on equality (by the caller).
  */
 async function resourcesWithLiteralKeys(
   orthanc: Orthanc,
+  tenant: TenantConfig,
   keys: RetrieveKeys,
   values: string[],
   findOptions: Omit<FindRequest, 'Level' | 'Query'>,
@@ -138,7 +137,7 @@ async function resourcesWithLiteralKeys(
       // /tools/lookup ignores case: keep only the resource whose identifier is the value itself.
       const resource = await orthanc.getJson<{ Labels?: string[]; MainDicomTags?: Record<string, string> }>(`${URI_PREFIX[keys.level]}${match.ID}`);
       const identifier = resource.MainDicomTags?.[IDENTIFIER_NAME[keys.level]];
-      if (identifier === value) found.push({ ID: match.ID, Labels: resource.Labels ?? [], RequestedTags: { [keys.tag]: value } });
+      if (identifier === value && satisfies(tenant, resource.Labels ?? [])) found.push({ ID: match.ID, RequestedTags: { [keys.tag]: value } });
     }
   }
   return found;

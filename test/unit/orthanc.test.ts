@@ -53,7 +53,7 @@ const expanded: FindRequest = {
 };
 
 const { Expand: _expand, ...withoutExpand } = expanded;
-const withResponseContent = { ...withoutExpand, ResponseContent: ['RequestedTags', 'Labels'] };
+const withResponseContent = { ...withoutExpand, ResponseContent: ['RequestedTags'] };
 
 const systemGet: Call = { method: 'GET', uri: '/system' };
 const findPost = (body: unknown): Call => ({ method: 'POST', uri: '/tools/find', body });

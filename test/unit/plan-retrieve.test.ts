@@ -89,6 +89,14 @@ describe('the instances a retrieve sends', () => {
     expect(instancesOf(await cget(A, 'PATIENT', { PatientID: '*' }))).toEqual([]);
   });
 
+  it('a literal StudyInstanceUID of another tenant\'s study, found through /tools/lookup, sends nothing', async () => {
+    stored(B, instance('P3', '3.*', '3.*.1', '3.*.1.1'));
+    stored(A, instance('P3', '3.2', '3.2.1', '3.2.1.1'));
+
+    expect(instancesOf(await cget(A, 'STUDY', { StudyInstanceUID: '3.*' }))).toEqual([]);
+    expect(fake.calls).toContainEqual({ method: 'POST', uri: '/tools/lookup', body: '3.*' });
+  });
+
   it('a UID list sends the instances of each study named, once', async () => {
     const first = [stored(A, instance('P1', '4.1', '4.1.1', '4.1.1.1')), stored(A, instance('P1', '4.1', '4.1.1', '4.1.1.2'))];
     const second = stored(A, instance('P2', '4.2', '4.2.1', '4.2.1.1'));
