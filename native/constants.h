@@ -22,6 +22,13 @@ inline constexpr std::chrono::milliseconds kWatchdogPeriod(500);
 // in batches at most this long after they happened.
 inline constexpr std::chrono::milliseconds kNotificationDelay(100);
 
+// Thread names, as `top -H`, `ps -T` and /proc/PID/task/*/comm show them (at most 15
+// characters). The JavaScript thread's CPU is what the plugin's decisions, metrics and audit
+// trail cost; the tenants' DICOM threads (their listener and workers) are named when their
+// server starts, not after the thread that started it (a libuv worker).
+inline constexpr const char* kJavaScriptThreadName = "mtd-javascript";
+inline constexpr const char* kDicomThreadsName = "mtd-dicom";
+
 // ORTHANC_MAXIMUM_TAG_LENGTH of the core: longer values are left out of a DICOM summary.
 inline constexpr unsigned int kMaximumTagLength = 256;
 

@@ -1,5 +1,6 @@
 #include "node_host.h"
 
+#include "constants.h"
 #include "js_dispatcher.h"
 #include "notification_batch.h"
 #include "sdk_bridge.h"
@@ -11,6 +12,8 @@
 #include <future>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 
 namespace mtd {
 namespace {
@@ -55,6 +58,7 @@ napi_value RegisterSdkBridge(napi_env env, napi_value exports) {
 }
 
 void RunEnvironment(std::string script, std::promise<std::string> started) {
+  pthread_setname_np(pthread_self(), kJavaScriptThreadName);
   std::vector<std::string> errors;
   auto flags = static_cast<node::EnvironmentFlags::Flags>(node::EnvironmentFlags::kNoCreateInspector |
                                                           node::EnvironmentFlags::kNoStartDebugSignalHandler |

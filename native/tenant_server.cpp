@@ -1,5 +1,6 @@
 #include "tenant_server.h"
 
+#include "constants.h"
 #include "events.h"
 #include "find_handler.h"
 #include "get_handler.h"
@@ -10,6 +11,8 @@
 #include <OrthancException.h>
 
 #include <fstream>
+
+#include <pthread.h>
 
 namespace mtd {
 
@@ -71,6 +74,24 @@ std::string UnreadableTlsFile(const TlsSettings& tls) {
   }
   return std::string();
 }
+// Names the calling thread for as long as it lives, so that the threads it starts inherit
+// the name; gives the thread its own name back afterwards.
+class NameOfStartedThreads {
+ public:
+  explicit NameOfStartedThreads(const char* name) {
+    saved_ = pthread_getname_np(pthread_self(), previous_, sizeof(previous_)) == 0;
+    if (saved_) pthread_setname_np(pthread_self(), name);
+  }
+  ~NameOfStartedThreads() {
+    if (saved_) pthread_setname_np(pthread_self(), previous_);
+  }
+  NameOfStartedThreads(const NameOfStartedThreads&) = delete;
+  NameOfStartedThreads& operator=(const NameOfStartedThreads&) = delete;
+
+ private:
+  char previous_[16] = {};
+  bool saved_ = false;
+};
 }  // namespace
 
 std::string TenantDicomServer::Start() {
@@ -83,7 +104,10 @@ std::string TenantDicomServer::Start() {
   }
   try {
     if (spec->tls) ConfigureTls(*server_, *spec->tls);
-    server_->Start();
+    {
+      const NameOfStartedThreads naming(kDicomThreadsName);
+      server_->Start();
+    }
     running_ = true;
     LOG(WARNING) << spec->name << ": multitenant DICOM server listening on port " << spec->port
                  << (spec->tls ? " (DICOM TLS)" : "");

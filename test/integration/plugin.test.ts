@@ -1,6 +1,7 @@
 // The plugin as Orthanc sees it: registration, tenant servers answering C-ECHO, the
 // warnings of an empty or unusual configuration, and a tenant whose port is taken.
 import { once } from 'node:events';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { echoOutcome, echoscu } from '../support/dcmtk.js';
@@ -79,6 +80,24 @@ describe('the plugin in Orthanc', () => {
     expect(await echo(portA, 'TENANT_A')).toBe('accepted');
     expect(await echo(portB, 'TENANT_B')).toBe('accepted');
     expect(await echo(orthanc.dicomPort, 'ORTHANC')).toBe('accepted');
+  });
+
+  it('names its JavaScript thread and its tenants\' DICOM threads, as `top -H` and the bench see them', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const orthanc = await startWithPlugin(
+      multitenantSection(tenantServer('TENANT_A', portA), tenantServer('TENANT_B', portB)),
+      [portA, portB],
+    );
+    expect(await echo(portA, 'TENANT_A')).toBe('accepted');
+
+    const names = await Promise.all(
+      (await readdir(`/proc/${orthanc.pid}/task`)).map((task) => readFile(`/proc/${orthanc.pid}/task/${task}/comm`, 'utf8').then((name) => name.trim(), () => '')),
+    );
+    expect(names).toContain('mtd-javascript');
+    // Each tenant's server has its listener and workers (DicomThreadsCount, 4 by default).
+    expect(names.filter((name) => name === 'mtd-dicom').length).toBeGreaterThanOrEqual(2 * 2);
+    // The libuv pool keeps its own name (the thread that started the servers got it back).
+    expect(names).toContain('libuv-worker');
   });
 
   it('starts nothing, with a warning, when the configuration has no "MultitenantDicom" section', async () => {
