@@ -226,6 +226,8 @@ interface Sample {
   unit: string;
   valid: boolean;
   note?: string;
+  /** Paired samples: the pair ("ours+audit/ours-bare") whose alternating rounds took it; a setup may be in several. */
+  pair?: string;
 }
 
 const samples: Sample[] = [];
@@ -483,28 +485,59 @@ const PAIRS: [Setup, Setup][] = (
   ] as [Setup, Setup][]
 ).filter(([a, b]) => SETUPS.includes(a) && SETUPS.includes(b));
 
-/** CPU time of every live thread of the process, in ms, from the scheduler's nanosecond counters. */
-async function threadsCpuMilliseconds(pid: number): Promise<number> {
-  let nanoseconds = 0;
+// The plugin names its threads (native/constants.h): its JavaScript thread (decisions,
+// metrics, audit trail) and the tenants' DICOM threads. The rest is Orthanc's own threads
+// and libuv's pool (the in-process REST calls). Builds before the names (the baseline)
+// have only the whole process's figure.
+const THREAD_GROUPS: Record<string, string> = { 'mtd-javascript': 'JavaScript thread', 'mtd-dicom': 'DICOM threads' };
+const OTHER_THREADS = 'other threads';
+const GROUP_UNIT = 'ms (thread group)';
+
+/** CPU time of every live thread of the process, in ms, from the scheduler's nanosecond counters: in all and by thread group (empty: no named thread). */
+async function threadsCpuMilliseconds(pid: number): Promise<{ all: number; groups: Map<string, number> }> {
+  let all = 0;
+  const groups = new Map<string, number>();
   for (const task of await readdir(`/proc/${pid}/task`)) {
     try {
-      nanoseconds += Number((await readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8')).split(' ')[0]);
+      const [schedstat, name] = await Promise.all([
+        readFile(`/proc/${pid}/task/${task}/schedstat`, 'utf8'),
+        readFile(`/proc/${pid}/task/${task}/comm`, 'utf8'),
+      ]);
+      const milliseconds = Number(schedstat.split(' ')[0]) / 1e6;
+      all += milliseconds;
+      // A thread a named one starts without naming it inherits the name: it counts with it.
+      const group = THREAD_GROUPS[name.trim()] ?? OTHER_THREADS;
+      groups.set(group, (groups.get(group) ?? 0) + milliseconds);
     } catch {
       // the thread ended meanwhile
     }
   }
-  return nanoseconds / 1e6;
+  const named = Object.values(THREAD_GROUPS).some((group) => groups.has(group));
+  return { all, groups: named ? groups : new Map() };
 }
 
-/** Runs `operation` on `orthanc`, recording its wall time and Orthanc's CPU time per unit. */
-async function pairedSample(workload: string, orthanc: Launched, round: number, units: number, operation: () => Promise<{ valid: boolean; note?: string }>) {
+/** Runs `operation` on `orthanc`, recording its wall time and Orthanc's CPU time per unit (in all and by thread group). */
+async function pairedSample(
+  workload: string,
+  orthanc: Launched,
+  pair: string,
+  round: number,
+  units: number,
+  operation: () => Promise<{ valid: boolean; note?: string }>,
+) {
   const cpuBefore = await threadsCpuMilliseconds(orthanc.pid);
   const started = performance.now();
   const check = await operation();
   const elapsed = performance.now() - started;
-  const cpu = (await threadsCpuMilliseconds(orthanc.pid)) - cpuBefore;
-  samples.push({ workload: `paired ${workload}, time per unit`, setup: orthanc.setup, round, value: elapsed / units, unit: 'ms', ...check });
-  samples.push({ workload: `paired ${workload}, Orthanc CPU per unit`, setup: orthanc.setup, round, value: cpu / units, unit: 'ms', ...check });
+  const cpuAfter = await threadsCpuMilliseconds(orthanc.pid);
+  const sample = (figure: string, value: number, unit = 'ms') =>
+    samples.push({ workload: `paired ${workload}, ${figure}`, setup: orthanc.setup, pair, round, value: value / units, unit, ...check });
+  sample('time per unit', elapsed);
+  sample('Orthanc CPU per unit', cpuAfter.all - cpuBefore.all);
+  for (const group of [...Object.values(THREAD_GROUPS), OTHER_THREADS]) {
+    if (!cpuBefore.groups.has(group) && !cpuAfter.groups.has(group)) continue;
+    sample(`${group} CPU per unit`, (cpuAfter.groups.get(group) ?? 0) - (cpuBefore.groups.get(group) ?? 0), GROUP_UNIT);
+  }
 }
 
 async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
@@ -523,6 +556,7 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
       pixels: { rows: 256, columns: 256 },
     });
   const moveFiles = await batchFiles(0, 1); // one study
+  const pairName = `${first}/${second}`;
   const pair = [await launchOnFindIndex(first), await launchOnFindIndex(second)];
   const received = await fresh('paired-received');
   const destination = spawn('storescp', ['-aet', 'DEST', '-od', received, '20999'], { stdio: 'ignore', env: CLIENT_ENV });
@@ -544,14 +578,14 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
       for (const orthanc of order) {
         for (const [index, associations] of [1, 4].entries()) {
           const files = storeBatches[index]!;
-          await pairedSample(`store ${associations} association(s)`, orthanc, round, files.length, async () => {
+          await pairedSample(`store ${associations} association(s)`, orthanc, pairName, round, files.length, async () => {
             await storeThrough(orthanc, files, associations);
             return { valid: true };
           });
         }
       }
       for (const orthanc of order) {
-        await pairedSample('C-FIND (4 queries x 5)', orthanc, round, 20, async () => {
+        await pairedSample('C-FIND (4 queries x 5)', orthanc, pairName, round, 20, async () => {
           for (let repetition = 0; repetition < 5; repetition++) {
             for (const keys of findKeys) await findThrough(orthanc, keys);
           }
@@ -559,7 +593,7 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
         });
       }
       for (const orthanc of order) {
-        await pairedSample(`C-MOVE of ${moveFiles.length}`, orthanc, round, moveFiles.length, async () => {
+        await pairedSample(`C-MOVE of ${moveFiles.length}`, orthanc, pairName, round, moveFiles.length, async () => {
           await run('movescu', ['-S', '-aet', 'BENCH', '-aec', orthanc.tenants[0]!.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${moveFiles[0]!.studyInstanceUid}`, '127.0.0.1', String(orthanc.tenants[0]!.port)], { env: CLIENT_ENV });
           const arrived = (await readdir(received)).length;
           await Promise.all((await readdir(received)).map((file) => rm(join(received, file))));
@@ -602,10 +636,11 @@ const T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2
 
 /** The geometric mean of the per-round ratios a/b of `workload`, with its 95% confidence interval. */
 function pairedRatio(workload: string, a: Setup, b: Setup): { mean: number; low: number; high: number; n: number } | undefined {
+  const pair = `${a}/${b}`;
   const logs = samples
-    .filter((sample) => sample.workload === workload && sample.setup === a && sample.valid)
+    .filter((sample) => sample.workload === workload && sample.pair === pair && sample.setup === a && sample.valid)
     .map((sample) => {
-      const other = samples.find((s) => s.workload === workload && s.setup === b && s.round === sample.round && s.valid);
+      const other = samples.find((s) => s.workload === workload && s.pair === pair && s.setup === b && s.round === sample.round && s.valid);
       return other === undefined ? undefined : Math.log(sample.value / other.value);
     })
     .filter((value): value is number => value !== undefined);
@@ -632,7 +667,44 @@ function pairedReport(): string {
     });
     lines.push(`| ${workload.slice('paired '.length)} | ${cells.join(' | ')} |`);
   }
-  return lines.join('\n');
+  return [lines.join('\n'), threadGroupsReport()].filter((part) => part !== '').join('\n\n');
+}
+
+/**
+ * Where A's Orthanc CPU per unit differs from B's: the difference of the means of each
+ * thread group, in µs per unit and as a share of B's whole Orthanc CPU per unit. A change
+ * that lives on one group (the audit trail on the JavaScript thread) shows there without
+ * the other groups' round-to-round spread.
+ */
+function threadGroupsReport(): string {
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const groups = [...Object.values(THREAD_GROUPS), OTHER_THREADS];
+  const values = (workload: string, pair: string, setup: Setup, figure: string) =>
+    samples.filter((s) => s.workload === `${workload}, ${figure}` && s.pair === pair && s.setup === setup && s.valid).map((s) => s.value);
+  const suffix = ', Orthanc CPU per unit';
+  const workloads = [...new Set(samples.filter((s) => s.workload.startsWith('paired ') && s.workload.endsWith(suffix)).map((s) => s.workload.slice(0, -suffix.length)))];
+  const lines: string[] = [];
+  for (const [a, b] of PAIRS) {
+    const pair = `${a}/${b}`;
+    for (const workload of workloads) {
+      const wholeB = values(workload, pair, b, 'Orthanc CPU per unit');
+      const differences = groups.map((group) => {
+        const [ofA, ofB] = [values(workload, pair, a, `${group} CPU per unit`), values(workload, pair, b, `${group} CPU per unit`)];
+        return ofA.length === 0 || ofB.length === 0 ? undefined : mean(ofA) - mean(ofB);
+      });
+      if (wholeB.length === 0 || differences.every((difference) => difference === undefined)) continue;
+      const cells = differences.map((difference) =>
+        difference === undefined ? '-' : `${(difference * 1000).toFixed(1)} (${((100 * difference) / mean(wholeB)).toFixed(1)}%)`,
+      );
+      lines.push(`| ${pair} | ${workload.slice('paired '.length)} | ${(mean(wholeB) * 1000).toFixed(0)} | ${cells.join(' | ')} |`);
+    }
+  }
+  if (lines.length === 0) return '';
+  return [
+    `| pair A/B | paired workload | B's Orthanc CPU, µs per unit | ${groups.map((group) => `A − B, ${group} (share of B's CPU)`).join(' | ')} |`,
+    `|${' --- |'.repeat(groups.length + 3)}`,
+    ...lines,
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------
