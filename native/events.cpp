@@ -55,6 +55,7 @@ void ReportOperation(OperationReport report) {
     if (report.query) event.Set("query", QueryItemsToJs(env, *report.query));
     if (!report.patientIds.empty()) event.Set("patientIds", Strings(env, report.patientIds));
     if (!report.studyInstanceUids.empty()) event.Set("studyInstanceUids", Strings(env, report.studyInstanceUids));
+    if (report.auditedKey) event.Set("auditedKey", *report.auditedKey);
     if (!report.sopInstanceUid.empty()) event.Set("sopInstanceUid", report.sopInstanceUid);
     if (report.bytes) event.Set("bytes", *report.bytes);
     if (report.instances) event.Set("instances", *report.instances);

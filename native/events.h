@@ -23,6 +23,9 @@ struct OperationReport {
   bool refusedByAccessRules = false;
   std::optional<std::vector<QueryItem>> query;
   std::vector<std::string> patientIds, studyInstanceUids;
+  // C-FIND whose answers were used: the key under which JS keeps what they concerned for
+  // the audit trail (thousands of identifiers need not cross to C++ and back).
+  std::optional<uint32_t> auditedKey;
   std::string sopInstanceUid;
   std::optional<double> bytes;
   std::optional<uint32_t> instances;

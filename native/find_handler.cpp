@@ -74,9 +74,8 @@ void TenantFindHandler::Handle(Orthanc::DicomFindAnswers& answers, const Orthanc
       },
       [&](Napi::Value result) {
         ReadAnswers(result, rows, complete);
-        const FieldReader audited = FieldReader(kind::kFind, result).Field("audited");
-        report.patientIds = audited.Field("patientIds").Strings();
-        report.studyInstanceUids = audited.Field("studyInstanceUids").Strings();
+        const FieldReader answer(kind::kFind, result);
+        if (answer.Has("auditedKey")) report.auditedKey = answer.Field("auditedKey").Unsigned();
       },
       remoteAet);
   report.durationMs = clock.ElapsedMs();

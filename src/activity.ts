@@ -4,7 +4,7 @@
 // tenant's state, counters since Orthanc started and per-minute history of the last
 // hour; and passed on to the metrics (metrics.ts) and the audit trail (audit.ts).
 import { AuditTrail, auditEntry, tenantChangeEntry, type TenantChangeEntry } from './audit.js';
-import type { Operation, ServerEvent, ServerState } from './bridge.js';
+import type { AuditedResources, Operation, ServerEvent, ServerState } from './bridge.js';
 import type { AuditLogConfig, TenantConfig } from './configuration.js';
 import { Metrics } from './metrics.js';
 import { eventIdOf, OPERATIONS, outcomeOf, type OperationEvent, type Outcome } from './outcomes.js';
@@ -214,12 +214,20 @@ export interface ActivityOptions {
   connections?: (ports: number[]) => Promise<Map<number, number>>;
 }
 
+/**
+ * C-FIND answers kept for the audit trail until their report names them; beyond this many,
+ * the oldest go (answers the shim did not use, after a timeout, are never named).
+ */
+export const MAX_KEPT_AUDITED = 256;
+
 export class Activity {
   /** By the tenant's server index; in configuration order, then the tenants added through REST. */
   private records = new Map<number, TenantRecord>();
   /** Undefined when the metrics are disabled. */
   private metricsOfTenants: Metrics | undefined = new Metrics([]);
   private auditTrail: AuditTrail | undefined;
+  private readonly auditedByKey = new Map<number, AuditedResources>();
+  private nextAuditedKey = 0;
   private readonly now: () => number;
   private readonly connections: (ports: number[]) => Promise<Map<number, number>>;
 
@@ -276,6 +284,15 @@ export class Activity {
     return this.metricsOfTenants;
   }
 
+  /** Keeps what a C-FIND answered (its patients and studies) until its report names the key returned. */
+  keepAudited(resources: AuditedResources): number {
+    const key = this.nextAuditedKey;
+    this.nextAuditedKey = (key + 1) % 0x8000_0000;
+    this.auditedByKey.set(key, resources);
+    if (this.auditedByKey.size > MAX_KEPT_AUDITED) this.auditedByKey.delete(this.auditedByKey.keys().next().value!);
+    return key;
+  }
+
   /** The audit trail; undefined when "AuditLog" is not configured. */
   get audit(): AuditTrail | undefined {
     return this.auditTrail;
@@ -315,7 +332,16 @@ export class Activity {
     count(record.counters, event, outcome);
     record.history.add(event.at, event.operation, outcome !== 'Success', this.now());
     this.metricsOfTenants?.operation(aet, event, outcome);
-    this.auditTrail?.write(auditEntry(aet, event, outcome, eventIdOf(event)));
+    if (this.auditTrail === undefined) return;
+    this.auditTrail.write(auditEntry(aet, this.withAudited(event), outcome, eventIdOf(event)));
+  }
+
+  /** A C-FIND's event with the patients and studies of the answers it names. */
+  private withAudited(event: OperationEvent): OperationEvent {
+    if (event.auditedKey === undefined) return event;
+    const audited = this.auditedByKey.get(event.auditedKey);
+    this.auditedByKey.delete(event.auditedKey);
+    return audited === undefined ? event : { ...event, patientIds: audited.patientIds, studyInstanceUids: audited.studyInstanceUids };
   }
 
   /** Every tenant's status, in configuration order. */

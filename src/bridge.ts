@@ -80,9 +80,11 @@ export type ServerEvent =
       refusedByAccessRules?: boolean;
       /** C-FIND, C-MOVE, C-GET: the identifier as received. */
       query?: QueryElement[];
-      /** C-FIND: the resources answered; C-STORE: the instance's; C-MOVE, C-GET: those actually sent. */
+      /** C-STORE: the instance's; C-MOVE, C-GET: those actually sent. */
       patientIds?: string[];
       studyInstanceUids?: string[];
+      /** C-FIND whose answers the shim used: the key of the resources answered, kept on this side (Activity.keepAudited). */
+      auditedKey?: number;
       /** C-STORE. */
       sopInstanceUid?: string;
       bytes?: number;
@@ -223,7 +225,8 @@ export interface Answers {
   proposedStorageTransferSyntaxes: Remembered<string[]>;
   unknownSopClassAccepted: Remembered<boolean>;
   storeHeld: { decision: 'refuse' | 'label' | 'store' };
-  find: { answers: FindAnswer[]; complete: boolean; audited: AuditedResources };
+  /** `auditedKey`: with an audit trail, the key under which JS keeps the answers' patients and studies; the shim passes it back in the operation's report. */
+  find: { answers: FindAnswer[]; complete: boolean; auditedKey?: number };
   retrieve: RetrievePlan;
   changes: undefined;
   events: undefined;
@@ -289,6 +292,7 @@ const serverEvent = {
         query: { type: 'array', items: queryElement },
         patientIds: { type: 'array', items: text },
         studyInstanceUids: { type: 'array', items: text },
+        auditedKey: { type: 'integer', minimum: 0 },
         sopInstanceUid: text,
         bytes: { type: 'number', minimum: 0 },
         instances: { type: 'integer', minimum: 0 },

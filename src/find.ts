@@ -122,7 +122,10 @@ export async function findThroughTenant(
   return { answers, complete, audited: { patientIds: [...patientIds], studyInstanceUids: [...studyInstanceUids] } };
 }
 
-// Without an audit trail, the answers' patients and studies are neither collected nor
-// handed to the shim (which passes them back in the operation's report).
-export const find: Handler<'find'> = (args, { orthanc, tenants, mixing, activity }) =>
-  findThroughTenant(orthanc.within(args.deadline), mixing, tenants.byIndex(args.tenant), tenants.dicom, args.query, activity.audit !== undefined);
+// Without an audit trail, the answers' patients and studies are not collected; with one,
+// they stay on this side under a key the shim passes back in the operation's report.
+export const find: Handler<'find'> = async (args, { orthanc, tenants, mixing, activity }) => {
+  const audited = activity.audit !== undefined;
+  const found = await findThroughTenant(orthanc.within(args.deadline), mixing, tenants.byIndex(args.tenant), tenants.dicom, args.query, audited);
+  return audited ? { answers: found.answers, complete: found.complete, auditedKey: activity.keepAudited(found.audited) } : { answers: found.answers, complete: found.complete };
+};

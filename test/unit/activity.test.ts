@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Activity, COUNTER_KEYS, count, establishedConnections, HISTORY_MINUTES, MinuteHistory, type Counters } from '../../src/activity.js';
+import { Activity, COUNTER_KEYS, MAX_KEPT_AUDITED, count, establishedConnections, HISTORY_MINUTES, MinuteHistory, type Counters } from '../../src/activity.js';
 import type { ServerEvent } from '../../src/bridge.js';
 import type { TenantConfig } from '../../src/configuration.js';
 import { AuditEventId, eventIdOf, outcomeOf, type OperationEvent } from '../../src/outcomes.js';
@@ -297,6 +297,32 @@ describe('Activity', () => {
     await activity.audit!.settled();
     const line = JSON.parse(readFileSync(path, 'utf8'));
     expect(line).toMatchObject({ Tenant: 'HOSPITAL_A', Operation: 'C-MOVE', EventID: 110113, Outcome: 'Refused', Status: '0x0124', Destination: 'ELSEWHERE' });
+    await activity.audit!.close();
+  });
+
+  it('records the patients and studies a C-FIND answered, kept on this side under the key its report names, once', async () => {
+    const path = join(directory, 'activity-audited.jsonl');
+    const activity = configured({ audit: path });
+    const key = activity.keepAudited({ patientIds: ['P1', 'Ünïcode'], studyInstanceUids: ['1.2.3'] });
+    const find = operation({ operation: 'C-FIND', status: 0, query: [], auditedKey: key, instances: 2 });
+    activity.record([find, find]);
+    await activity.audit!.settled();
+    const lines = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((line) => [line.PatientIDs, line.StudyInstanceUIDs])).toEqual([
+      [['P1', 'Ünïcode'], ['1.2.3']],
+      [[], []],
+    ]);
+    await activity.audit!.close();
+  });
+
+  it('keeps at most MAX_KEPT_AUDITED answers: the oldest go', async () => {
+    const path = join(directory, 'activity-audited-oldest.jsonl');
+    const activity = configured({ audit: path });
+    const keys = Array.from({ length: MAX_KEPT_AUDITED + 1 }, (_, index) => activity.keepAudited({ patientIds: [`P${index}`], studyInstanceUids: [] }));
+    activity.record([keys[0]!, keys[1]!, keys.at(-1)!].map((auditedKey) => operation({ operation: 'C-FIND', status: 0, query: [], auditedKey })));
+    await activity.audit!.settled();
+    const lines = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.map((line) => line.PatientIDs)).toEqual([[], ['P1'], [`P${MAX_KEPT_AUDITED}`]]);
     await activity.audit!.close();
   });
 
