@@ -74,7 +74,8 @@ std::string UnreadableTlsFile(const TlsSettings& tls) {
   }
   return std::string();
 }
-// Names the calling thread for as long as it lives, so that the threads it starts inherit
+
+// Names the calling thread while this object lives, so that the threads it starts inherit
 // the name; gives the thread its own name back afterwards.
 class NameOfStartedThreads {
  public:

@@ -4,7 +4,7 @@
 // tenant's state, counters since Orthanc started and per-minute history of the last
 // hour; and passed on to the metrics (metrics.ts) and the audit trail (audit.ts).
 import { AuditTrail, auditEntry, tenantChangeEntry, type TenantChangeEntry } from './audit.js';
-import type { AuditedResources, Operation, ServerEvent, ServerState } from './bridge.js';
+import type { Operation, ServerEvent, ServerState } from './bridge.js';
 import type { AuditLogConfig, TenantConfig } from './configuration.js';
 import { Metrics } from './metrics.js';
 import { eventIdOf, OPERATIONS, outcomeOf, type OperationEvent, type Outcome } from './outcomes.js';
@@ -212,6 +212,12 @@ export interface Observability {
 export interface ActivityOptions {
   now?: () => number;
   connections?: (ports: number[]) => Promise<Map<number, number>>;
+}
+
+/** What a C-FIND's answers concerned, for the audit trail: kept on this side (keepAudited), never sent to the shim. */
+export interface AuditedResources {
+  patientIds: string[];
+  studyInstanceUids: string[];
 }
 
 /**

@@ -194,12 +194,6 @@ export interface InitializationAnswer {
 
 export type FindAnswer = Record<string, string>;
 
-/** What a C-FIND, C-MOVE or C-GET concerned, for the audit trail (the shim passes it back in its ServerEvent). */
-export interface AuditedResources {
-  patientIds: string[];
-  studyInstanceUids: string[];
-}
-
 export type RetrievePlan =
   | {
       instances: string[];

@@ -1,7 +1,8 @@
 // C-FIND through a tenant: the same matching and answers as Orthanc's own C-FIND SCP
 // (OrthancFindRequestHandler), restricted to the resources whose labels satisfy the
 // tenant's constraint at the query level. Matching runs in Orthanc (/tools/find).
-import type { AuditedResources, FindAnswer } from './bridge.js';
+import type { AuditedResources } from './activity.js';
+import type { FindAnswer } from './bridge.js';
 import type { DicomOptions, TenantConfig } from './configuration.js';
 import { Tags } from './dicom.js';
 import { restrictToEntitled, tagsForEntitlement, type FoundResource } from './find-entitled.js';
