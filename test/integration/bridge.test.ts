@@ -177,6 +177,10 @@ describe('a C-MOVE of 5,000 instances through one tenant, and another tenant\'s 
       configuration: {
         HttpPort: await freePort(),
         DicomPort: await freePort(),
+        // The move's planning reads 5,000 instances' tags within DicomScpTimeout: on a loaded
+        // 2-core machine that took more than the default 30 s (the move then failed, 0xC000).
+        // This test is about the other tenant's C-FIND, not about the deadline.
+        DicomScpTimeout: 300,
         ...modalities({ destination: { AET: 'BRIDGE_DEST', Host: '127.0.0.1', Port: destinationPort } }),
         ...multitenantSection(
           { AET: mover.aet, Port: mover.port, Labels: ['mover'], LabelsStoreLevels: ['Study', 'Series'] },
