@@ -26,7 +26,7 @@ class DelayedDelivery {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_) return false;
     if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
-    due_.emplace_back(batch, std::chrono::steady_clock::now() + kNotificationDelay);
+    due_.emplace_back(batch, NextTick(std::chrono::steady_clock::now()));
     wake_.notify_one();
     return true;
   }
@@ -58,6 +58,14 @@ class DelayedDelivery {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Batches are due on a common beat (every kNotificationDelay), not each at its own
+  // delay: those of one moment (a store's report and Orthanc's change for it) reach JS
+  // together, in one wake-up of its thread instead of one each.
+  static std::chrono::steady_clock::time_point NextTick(std::chrono::steady_clock::time_point now) {
+    const auto sinceEpoch = now.time_since_epoch();
+    return std::chrono::steady_clock::time_point((sinceEpoch / kNotificationDelay + 1) * kNotificationDelay);
+  }
+
   void Run() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopped_) {
@@ -65,7 +73,7 @@ class DelayedDelivery {
         wake_.wait(lock);
         continue;
       }
-      const auto [batch, at] = due_.front();  // scheduled in order, all with the same delay
+      const auto [batch, at] = due_.front();  // scheduled in order, on the same beat
       if (wake_.wait_until(lock, at, [&] { return stopped_; })) break;
       due_.erase(due_.begin());
       lock.unlock();

@@ -1,7 +1,7 @@
-// Notifications to JavaScript in batches, off the caller's path: the items posted within
-// kNotificationDelay of a batch's first one reach JS together, in one message of `kind`,
-// {"events": [...]}. Under steady traffic JS wakes a few times a second for them, not
-// once per DICOM operation.
+// Notifications to JavaScript in batches, off the caller's path: the items posted between
+// two beats (every kNotificationDelay) reach JS together at the next one, in one message of
+// `kind`, {"events": [...]}, and every batch due on a beat is delivered at once. Under
+// steady traffic JS wakes a few times a second for them, not once per DICOM operation.
 #pragma once
 
 #include "js_dispatcher.h"
