@@ -3,7 +3,7 @@
 // operation). Here the facts are judged (outcome, audit event code) and kept: each
 // tenant's state, counters since Orthanc started and per-minute history of the last
 // hour; and passed on to the metrics (metrics.ts) and the audit trail (audit.ts).
-import { AuditTrail, auditEntry, tenantChangeEntry, type TenantChangeEntry } from './audit.js';
+import { AuditTrail, auditEntry, tenantChangeEntry, type AuditLine, type TenantChangeEntry } from './audit.js';
 import type { Operation, ServerEvent, ServerState } from './bridge.js';
 import type { AuditLogConfig, TenantConfig } from './configuration.js';
 import { Metrics } from './metrics.js';
@@ -305,6 +305,8 @@ export class Activity {
   }
 
   record(events: ServerEvent[]): void {
+    // The audit lines of the batch go to the file in one write.
+    const auditLines: AuditLine[] = [];
     for (const event of events) {
       const record = this.records.get(event.tenant);
       if (record === undefined) continue; // a tenant deleted meanwhile
@@ -313,6 +315,7 @@ export class Activity {
           this.setState(record, event.state, event.error);
           if (event.state === 'Stopped' && [...this.records.values()].every((other) => other.state !== 'Listening')) {
             // Orthanc is stopping: the operations have ended, write what is still buffered.
+            this.auditTrail?.writeAll(auditLines.splice(0));
             this.auditTrail?.flushSync();
           }
           break;
@@ -320,10 +323,11 @@ export class Activity {
           this.metricsOfTenants?.javascriptTimeout(record.tenant.aet);
           break;
         case 'operation':
-          this.operation(record, event);
+          this.operation(record, event, auditLines);
           break;
       }
     }
+    this.auditTrail?.writeAll(auditLines);
   }
 
   private setState(record: TenantRecord, state: TenantState, error: string | undefined): void {
@@ -332,14 +336,14 @@ export class Activity {
     this.metricsOfTenants?.state(record.tenant.aet, state);
   }
 
-  private operation(record: TenantRecord, event: OperationEvent): void {
+  private operation(record: TenantRecord, event: OperationEvent, auditLines: AuditLine[]): void {
     const outcome = outcomeOf(event);
     const aet = record.tenant.aet;
     count(record.counters, event, outcome);
     record.history.add(event.at, event.operation, outcome !== 'Success', this.now());
     this.metricsOfTenants?.operation(aet, event, outcome);
     if (this.auditTrail === undefined) return;
-    this.auditTrail.write(auditEntry(aet, this.withAudited(event), outcome, eventIdOf(event)));
+    auditLines.push(auditEntry(aet, this.withAudited(event), outcome, eventIdOf(event)));
   }
 
   /** A C-FIND's event with the patients and studies of the answers it names. */

@@ -1,7 +1,7 @@
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   AUDIT_DEFAULT_LIMIT,
   AUDIT_RETRY_MS,
@@ -137,6 +137,35 @@ describe('the audit trail file', () => {
     expect(lines.slice(1, 4).map((line) => JSON.parse(line))).toEqual(entries);
     expect(lines[1]!.startsWith('{"Time":"2026-12-06T10:00:00.123Z","Tenant":"HOSPITAL_A","Operation":"A-ASSOCIATE",')).toBe(true);
     expect(errors).toEqual([]);
+  });
+
+  it('gets a batch of entries in one write of the file, each on its line', async () => {
+    const path = newPath();
+    const { hooks, errors } = recordingHooks();
+    const trail = new AuditTrail(path, hooks);
+    trail.write(entries[0]!);
+    await trail.settled(); // open, and idle
+    const writes = vi.spyOn(fs, 'write');
+    try {
+      trail.writeAll(entries);
+      await trail.settled();
+      expect(writes).toHaveBeenCalledTimes(1);
+    } finally {
+      writes.mockRestore();
+    }
+    await trail.close();
+    expect(readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line))).toEqual([entries[0], ...entries]);
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('loses every line of a batch it cannot write, counted per tenant', async () => {
+    const { hooks, lost, errors } = recordingHooks();
+    const trail = new AuditTrail('/dev/full', hooks);
+    trail.writeAll(entries);
+    await poll(() => (lost.get('HOSPITAL_A') ?? 0) + (lost.get('HOSPITAL_B') ?? 0) === 3, 'the three lost lines');
+    expect(Object.fromEntries(lost)).toEqual({ HOSPITAL_A: 2, HOSPITAL_B: 1 });
+    expect(errors).toHaveLength(1);
+    await trail.close();
   });
 
   it('that cannot be opened (its folder is a file) loses the events, counts them per tenant, logs once per cause', async () => {
