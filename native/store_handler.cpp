@@ -164,9 +164,7 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
   // the patient's lock. A store that must label a parent holds it alone.
   if (created && ParentsKnownLabelled(ids)) {
     KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
-    std::vector<const StorePlan::LabelWrite*> writes;
-    for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) writes.push_back(&write);
-    return WriteLabels(ids, created, caller, writes, InstanceOnlyUndoable);
+    return WriteLabels(ids, created, caller, AllLabelWrites(), InstanceOnlyUndoable);
   }
   // A new instance into parents this process has not labelled is most often the first of
   // a new series: reading its parents' labels under the shared lock would only find them
@@ -182,11 +180,22 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
     }
   }
   KeyedLocks::Holder exclusive(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Exclusive);
+  if (created && ParentsKnownLabelled(ids)) {
+    // Another store of this series labelled its parents while this one waited (stores sent
+    // side by side into a new series): no need to read them again.
+    return WriteLabels(ids, created, caller, AllLabelWrites(), InstanceOnlyUndoable);
+  }
   std::vector<const StorePlan::LabelWrite*> missing;
   if (!FindMissingLabels(ids, created, caller, missing)) return spec_.store.failureStatus;
   const uint16_t status = WriteLabels(ids, created, caller, missing, AlwaysUndoable);
   if (status == STATUS_Success) RememberParentLabels(ids);
   return status;
+}
+
+std::vector<const StorePlan::LabelWrite*> TenantStoreHandler::AllLabelWrites() const {
+  std::vector<const StorePlan::LabelWrite*> writes;
+  for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) writes.push_back(&write);
+  return writes;
 }
 
 bool TenantStoreHandler::ParentsKnownLabelled(const Ids& ids) const {

@@ -45,6 +45,7 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   uint16_t StoreAndLabel(const std::string& file, DcmDataset& dataset, const Caller& caller,
                          std::string& createdInPatient);
   uint16_t Label(const Ids& ids, bool created, const Caller& caller);
+  std::vector<const StorePlan::LabelWrite*> AllLabelWrites() const;
   bool ParentsKnownLabelled(const Ids& ids) const;
   void RememberParentLabels(const Ids& ids) const;
   bool FindMissingLabels(const Ids& ids, bool created, const Caller& caller,

@@ -365,12 +365,19 @@ describe('concurrent stores', () => {
     // each series.
     const instances = await dataset('parallel', { patients: 1, studiesPerPatient: 1, seriesPerStudy: 4, instancesPerSeries: 5 });
     expect(instances).toHaveLength(20);
+    const since = shared.log().length;
     const results = await Promise.all(instances.map((instance) => storeThrough(shared, PARALLEL, [instance.path])));
     for (const result of results) expect(result.ok, describeResult(result)).toBe(true);
 
     expect(await labelsOf(shared, instances)).toEqual(expectedLabels(instances, PARALLEL));
     const study = await shared.rest<unknown[]>('GET', `/studies/${orthancIds(instances[0]!).study}/instances`);
     expect(study.body).toHaveLength(20);
+    // Each new series' labels are read once, by the store that labels it first; the stores
+    // that waited for it meanwhile know them labelled (Orthanc's verbose log names each call).
+    const log = shared.log().slice(since);
+    const seriesIds = [...new Set(instances.map((instance) => orthancIds(instance).series))];
+    const readsOf = (id: string) => log.split(`REST GET call on URI /series/${id}/labels`).length - 1;
+    expect(seriesIds.map(readsOf)).toEqual(seriesIds.map(() => 1));
   });
 });
 
