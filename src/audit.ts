@@ -195,11 +195,7 @@ export class AuditTrail {
       this.open();
     }
     try {
-      // Exactly the entries' fields, "Time" first: no level, pid, hostname or msg.
-      this.send(
-        entries.map((entry) => `${JSON.stringify(entry)}\n`),
-        entries.map((entry) => entry.Tenant),
-      );
+      this.send(entries);
     } catch (error) {
       this.loseLines(entries.map((entry) => entry.Tenant));
       this.fail(this.destination, error);
@@ -258,22 +254,24 @@ export class AuditTrail {
     this.destination = destination;
   }
 
-  /** Lines, each of its tenant, for the current destination, in one write. */
-  private send(lines: string[], tenants: string[]): void {
+  /** The entries' lines, for the current destination, in one write. */
+  private send(entries: AuditLine[]): void {
     const destination = this.destination;
     if (destination === undefined) throw new Error('the audit trail is not open');
+    // Exactly the entries' fields, "Time" first: no level, pid, hostname or msg.
+    const lines = entries.map((entry) => `${JSON.stringify(entry)}\n`);
     const start = this.partialLine ? '\n' : '';
     this.dropped = false;
     destination.write(start + lines.join(''));
     if (this.dropped) {
-      this.loseLines(tenants);
+      this.loseLines(entries.map((entry) => entry.Tenant));
       return;
     }
     this.partialLine = false;
     this.submitted += Buffer.byteLength(start);
     lines.forEach((line, index) => {
       this.submitted += Buffer.byteLength(line);
-      this.pending.push({ end: this.submitted, tenant: tenants[index]! });
+      this.pending.push({ end: this.submitted, tenant: entries[index]!.Tenant });
     });
   }
 
