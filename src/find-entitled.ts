@@ -57,10 +57,15 @@ export async function restrictToEntitled(
   const level = query.level;
   const candidates = await withEntitledAncestor(orthanc, tenant, level, resources);
   const patients = unique(candidates.map(patientOf));
-  // One after the other: Orthanc's index answers one request at a time, and a marked
-  // patient is answered from the tenant's instances whatever it holds now.
-  const marked = await mixing.markedAmong(orthanc, patients);
-  const sharedNow = await patientsHoldingOthers(orthanc, tenant, patients.filter((patient) => !marked.has(patient)));
+  // Both lookups at once: each waits for Orthanc and for a wake-up of this thread, and a
+  // request that waits for them one after the other pays both. A marked patient is
+  // answered from the tenant's instances whatever it holds now; marked patients are rare,
+  // so their lookup of other senders' resources is rarely wasted.
+  const [marked, holdingOthers] = await Promise.all([
+    mixing.markedAmong(orthanc, patients),
+    patientsHoldingOthers(orthanc, tenant, patients),
+  ]);
+  const sharedNow = new Set([...holdingOthers].filter((patient) => !marked.has(patient)));
   mixing.noticeShared([...sharedNow]);
 
   const answers: FindAnswer[] = [];
