@@ -401,6 +401,25 @@ async function findWorkload(): Promise<void> {
         samples.push({ workload: `find ${query.name}`, setup, round: repetition, value: ms, unit: 'ms', valid, ...(valid ? {} : { note: `${answers} answers` }) });
       }
     }
+    // The same query repeated in one association: the query's own cost, without the
+    // client's start and the association (which the figure above includes).
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const setup of interleaved(round, SETUPS)) {
+        const target = endpoint(running.get(setup)!);
+        const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
+        const repeated = SIZES.findRepetitions;
+        const started = performance.now();
+        const { stdout, stderr } = await run('findscu', [...clientArgs(setup), '-v', '-S', '--repeat', String(repeated), '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
+          env: CLIENT_ENV,
+          maxBuffer: 256 * 1024 * 1024,
+        });
+        const ms = (performance.now() - started) / repeated;
+        const answers = (`${stdout}${stderr}`.match(/Find Response: \d+ \(Pending\)/g) ?? []).length;
+        const valid = answers === repeated * query.expected(setup);
+        const workload = `find ${query.name}, ${repeated} in one association, per query`;
+        samples.push({ workload, setup, round, value: ms, unit: 'ms', valid, ...(valid ? {} : { note: `${answers} answers` }) });
+      }
+    }
   }
   for (const orthanc of running.values()) await orthanc.kill();
 }
