@@ -385,11 +385,11 @@ async function findWorkload(): Promise<void> {
   for (const setup of SETUPS) running.set(setup, await launchOnFindIndex(setup));
   for (const query of queries) {
     console.log(`  query: ${query.name} (${COMPARED.map((s) => `${s} ${query.expected(s)} answers`).join(', ')})`);
+    const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
     for (let repetition = 1; repetition <= SIZES.findRepetitions; repetition++) {
       for (const setup of interleaved(repetition, SETUPS)) {
         const orthanc = running.get(setup)!;
         const target = endpoint(orthanc);
-        const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
         const started = performance.now();
         const { stdout, stderr } = await run('findscu', [...clientArgs(setup), '-v', '-S', '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
           env: CLIENT_ENV,
@@ -406,7 +406,6 @@ async function findWorkload(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const setup of interleaved(round, SETUPS)) {
         const target = endpoint(running.get(setup)!);
-        const keys = ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID', 'PatientName', 'StudyDate', ...query.keys].flatMap((key) => ['-k', key]);
         const repeated = SIZES.findRepetitions;
         const started = performance.now();
         const { stdout, stderr } = await run('findscu', [...clientArgs(setup), '-v', '-S', '--repeat', String(repeated), '-aet', 'BENCH', '-aec', target.aet, ...keys, '127.0.0.1', String(target.port)], {
