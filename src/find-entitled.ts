@@ -118,12 +118,13 @@ async function patientsHoldingOthers(orthanc: Orthanc, tenant: TenantConfig, pat
   const shared = new Set<string>();
   if (patients.length <= FEW_PATIENTS && entitlement !== 'Patient' && (await orthanc.supportsExtendedFind())) {
     // Looked up under each patient (Orthanc's parent index): far cheaper than matching
-    // PatientIDs across the whole index, for the few patients of a narrow query.
+    // PatientIDs across the whole index, for the few patients of a narrow query. One
+    // match is enough: a patient shared with a large sender lists none of its resources.
     await Promise.all(
       patients.flatMap((patient) =>
         negatedConstraints(tenant).map(async (negation) => {
-          const foreign = await orthanc.find<string>({ Level: entitlement, Query: {}, ParentPatient: orthancId(patient), ...negation });
-          if (foreign.length > 0) shared.add(patient);
+          const none = await orthanc.findAtMost<string>({ Level: entitlement, Query: {}, ParentPatient: orthancId(patient), ...negation }, 0);
+          if (none === undefined) shared.add(patient);
         }),
       ),
     );

@@ -230,6 +230,18 @@ describe('a patient that also holds another sender\'s instances', () => {
 
     expect(noticed).toHaveBeenCalledWith(['P1']);
   });
+
+  it('is found shared by asking Orthanc for at most one of the other sender\'s resources, however many it holds', async () => {
+    storeSharedStudy();
+    for (const index of [2, 3, 4]) fake.storeThrough(B, instance('P1', '1.1', '1.1.1', `1.1.1.${index}`, B_VALUES));
+    const noticed = vi.spyOn(mixing, 'noticeShared');
+
+    await cfind(A, 'STUDY', { StudyInstanceUID: '1.1' });
+
+    const underPatient = fake.finds().filter((body) => body.ParentPatient === orthancId('P1'));
+    expect(underPatient.map((body) => [body.LabelsConstraint, body.Limit])).toEqual([['None', 1]]);
+    expect(noticed).toHaveBeenCalledWith(['P1']);
+  });
 });
 
 describe('a patient marked "multitenant-mixed" whose other sender\'s instances were deleted', () => {
