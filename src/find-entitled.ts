@@ -119,12 +119,13 @@ async function patientsHoldingOthers(orthanc: Orthanc, tenant: TenantConfig, pat
   if (patients.length <= FEW_PATIENTS && entitlement !== 'Patient' && (await orthanc.supportsExtendedFind())) {
     // Looked up under each patient (Orthanc's parent index): far cheaper than matching
     // PatientIDs across the whole index, for the few patients of a narrow query. One
-    // match is enough: a patient shared with a large sender lists none of its resources.
+    // match is enough: Orthanc stops there instead of listing a large sender's resources.
     await Promise.all(
       patients.flatMap((patient) =>
         negatedConstraints(tenant).map(async (negation) => {
-          const none = await orthanc.findAtMost<string>({ Level: entitlement, Query: {}, ParentPatient: orthancId(patient), ...negation }, 0);
-          if (none === undefined) shared.add(patient);
+          const request = { Level: entitlement, Query: {}, ParentPatient: orthancId(patient), ...negation };
+          const holdsOthers = (await orthanc.findAtMost<string>(request, 0)) === undefined; // more than none
+          if (holdsOthers) shared.add(patient);
         }),
       ),
     );
