@@ -3,7 +3,9 @@
 // every workload that writes. Three more setups of this plugin: with its audit trail
 // (ours+audit: store, find, move; metrics on, as in "ours"), with neither audit trail nor
 // metrics (ours-bare: store, find, move) and with DICOM TLS on its tenants' ports
-// (ours+tls: store and find, the clients with +tls). Prints medians,
+// (ours+tls: store and find, the clients with +tls). "ours-twin" (only when --setups
+// names it) is "ours" again in a second process: the paired pair ours/ours-twin measures
+// the bench's own bias, an A/A comparison whose ratios should be 1. Prints medians,
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
 // --only startup,echo,store,find,move,paired, --setups stock,ours,..., --baseline PATH.so,
@@ -24,14 +26,15 @@ const OURS = join(ROOT, 'build', 'libOrthancMultitenantDicom.so');
 const STOCK = '/usr/share/orthanc/plugins/libMultitenantDicom.so';
 const CLIENT_ENV = { ...process.env, TCP_NODELAY: '1' };
 
-type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours-bare' | 'ours+tls' | 'core' | 'baseline';
+type Setup = 'stock' | 'ours' | 'ours+audit' | 'ours-bare' | 'ours+tls' | 'ours-twin' | 'core' | 'baseline';
 
 const args = process.argv.slice(2);
 const optionValue = (name: string) => (args.includes(name) ? String(args[args.indexOf(name) + 1]) : undefined);
 const BASELINE = optionValue('--baseline');
 const setupsArgument = optionValue('--setups')?.split(',');
-const ALL_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours-bare', 'ours+tls', 'core', ...(BASELINE ? (['baseline'] as const) : [])];
-const SETUPS = ALL_SETUPS.filter((setup) => setupsArgument === undefined || setupsArgument.includes(setup) || setup === 'baseline');
+const ALL_SETUPS: Setup[] = ['stock', 'ours', 'ours+audit', 'ours-bare', 'ours+tls', 'ours-twin', 'core', ...(BASELINE ? (['baseline'] as const) : [])];
+const requested = (setup: Setup) => (setupsArgument === undefined ? setup !== 'ours-twin' : setupsArgument.includes(setup));
+const SETUPS = ALL_SETUPS.filter((setup) => requested(setup) || setup === 'baseline');
 const among = (setups: Setup[]) => SETUPS.filter((setup) => setups.includes(setup));
 const COMPARED = among(['stock', 'ours', 'core', 'baseline']);
 const isOurs = (setup: Setup) => setup.startsWith('ours') || setup === 'baseline';
@@ -497,6 +500,7 @@ async function startupAndIdleMemory(): Promise<void> {
 const PAIRS: [Setup, Setup][] = (
   [
     ['ours+audit', 'ours-bare'],
+    ['ours', 'ours-twin'],
     ['ours', 'baseline'],
     // The earlier build had no metrics: this pair leaves the operator's view's cost out.
     ['ours-bare', 'baseline'],
