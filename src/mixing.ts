@@ -79,6 +79,18 @@ export class Mixing {
   private readonly checking = new Set<string>();
   private deletionEpoch = 0;
   private readonly limit = pLimit(CONCURRENT_CHECKS);
+  /**
+   * The patients this process marked, or saw marked. On Orthanc's built-in SQLite index,
+   * which one Orthanc alone opens, that is every mark once a sweep has listed those in
+   * Orthanc (marksKnown): a C-FIND then needs no lookup of them. A mark is known before it
+   * is written and forgotten once removed, so the knowledge errs towards "marked" only
+   * (whose answers are computed from the tenant's own instances, as they would be). On any
+   * other index, a cluster's other nodes mark patients too: C-FIND reads Orthanc's labels.
+   */
+  private readonly knownMarks = new Set<string>();
+  private marksKnown = false;
+  /** Counts this process's marks and unmarks: a sweep that saw none meanwhile may replace knownMarks. */
+  private markChanges = 0;
 
   constructor(
     private readonly orthanc: Orthanc,
@@ -149,7 +161,8 @@ export class Mixing {
 
   /**
    * The PatientIDs among these whose patient carries MIXED_LABEL (through a request's view
-   * of Orthanc). None when Orthanc's labels in use lack it; else usually one lookup of every
+   * of Orthanc). Without asking Orthanc when the marks are known (knownMarks). Else none
+   * when Orthanc's labels in use lack it; else usually one lookup of every
    * marked patient, by label alone: it reads no DICOM tag, so it costs far less than
    * matching PatientIDs, and reaches every PatientID exactly (by its Orthanc identifier).
    * Where more than MARKED_AT_ONCE patients are marked, the candidates' PatientIDs are
@@ -157,6 +170,7 @@ export class Mixing {
    */
   async markedAmong(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
     if (patientIds.length === 0) return new Set();
+    if (this.marksKnown) return new Set(patientIds.filter((patientId) => this.knownMarks.has(orthancId(patientId))));
     // Most often no patient is marked at all: Orthanc's list of the labels in use says so
     // for far less than a lookup of the patients.
     if (!(await view.getJson<string[]>('/tools/labels')).includes(MIXED_LABEL)) return new Set();
@@ -219,8 +233,17 @@ export class Mixing {
   }
 
   private async sweep(): Promise<void> {
+    const changesBefore = this.markChanges;
     try {
-      const marked = await this.orthanc.find<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' });
+      const [marked, builtInIndex] = await Promise.all([
+        this.orthanc.find<string>({ Level: 'Patient', Query: {}, Labels: [MIXED_LABEL], LabelsConstraint: 'All' }),
+        this.orthanc.hasBuiltInIndex(),
+      ]);
+      // A mark or unmark of this process during the listing may be missing from it, or
+      // still in it: then what is known is kept beside what was listed.
+      if (this.markChanges === changesBefore) this.knownMarks.clear();
+      for (const patientId of marked) this.knownMarks.add(patientId);
+      this.marksKnown = builtInIndex;
       for (const patientId of marked) this.noticePatient(patientId);
     } catch (error) {
       this.log.error(`multitenant-dicom: cannot list the patients marked "${MIXED_LABEL}": ${describeError(error)}`);
@@ -238,7 +261,10 @@ export class Mixing {
     const epoch = this.deletionEpoch;
     try {
       const state = await this.read(patientId);
-      if (state === undefined) return; // deleted meanwhile
+      if (state === undefined) {
+        this.forgetMark(patientId); // deleted meanwhile, with its labels
+        return;
+      }
       const after = this.storeActivity(patientId);
       if (after.inProgress || after.lastBegun > before.now) {
         // A store began while the patient was read: what was read may show its instance unlabelled.
@@ -246,15 +272,21 @@ export class Mixing {
         return;
       }
       const marked = state.labels.includes(MIXED_LABEL);
+      if (marked) this.knownMarks.add(patientId);
       if (!isSingleSender(state)) {
         if (!marked) {
+          this.markChanges++;
+          this.knownMarks.add(patientId);
           await this.orthanc.put(`/patients/${patientId}/labels/${MIXED_LABEL}`);
           this.log.info(`multitenant-dicom: patient ${patientId} holds instances of several senders: marked "${MIXED_LABEL}"`);
           setTimeout(() => this.noticePatient(patientId), RECHECK_DELAY_MS).unref();
         }
       } else if (marked || afterDeletion) {
         await this.repair(patientId, state);
-        if (marked) await this.orthanc.delete(`/patients/${patientId}/labels/${MIXED_LABEL}`);
+        if (marked) {
+          await this.orthanc.delete(`/patients/${patientId}/labels/${MIXED_LABEL}`);
+          this.forgetMark(patientId);
+        }
         this.log.info(`multitenant-dicom: patient ${patientId} now holds the instances of one sender: its values are rebuilt from them`);
       }
     } catch (error) {
@@ -263,6 +295,11 @@ export class Mixing {
       this.checking.delete(patientId);
       if (this.deletionEpoch !== epoch) this.noticePatient(patientId, true);
     }
+  }
+
+  private forgetMark(patientId: string): void {
+    if (!this.knownMarks.delete(patientId)) return;
+    this.markChanges++;
   }
 
   private async read(patientId: string): Promise<PatientState | undefined> {

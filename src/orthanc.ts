@@ -40,10 +40,18 @@ export class DeadlineExceededError extends Error {
   }
 }
 
+/** What GET /system says that matters here. */
+interface SystemFacts {
+  /** /tools/find takes ParentPatient and ResponseContent (the index has ExtendedFind). */
+  extendedFind: boolean;
+  /** The index is Orthanc's built-in SQLite ("DatabaseBackendPlugin": null). */
+  builtInIndex: boolean;
+}
+
 /** Process-wide state that every view shares: Orthanc's find limits and capabilities. */
 class Shared {
   findLimits = { results: 0, instances: 0 };
-  extendedFind: Promise<boolean> | undefined;
+  system: Promise<SystemFacts> | undefined;
 }
 
 export class Orthanc {
@@ -126,15 +134,28 @@ export class Orthanc {
   }
 
   /** Whether /tools/find takes ParentPatient and ResponseContent (the index has ExtendedFind). */
-  supportsExtendedFind(): Promise<boolean> {
-    this.shared.extendedFind ??= this.getJson<{ Capabilities?: { HasExtendedFind?: boolean } }>('/system').then(
-      (system) => system.Capabilities?.HasExtendedFind === true,
+  async supportsExtendedFind(): Promise<boolean> {
+    return (await this.systemFacts()).extendedFind;
+  }
+
+  /**
+   * Whether the index is Orthanc's built-in SQLite: Orthanc opens it with an exclusive
+   * lock, so this process is the only one that writes it (no cluster shares it).
+   */
+  async hasBuiltInIndex(): Promise<boolean> {
+    return (await this.systemFacts()).builtInIndex;
+  }
+
+  private systemFacts(): Promise<SystemFacts> {
+    type System = { Capabilities?: { HasExtendedFind?: boolean }; DatabaseBackendPlugin?: unknown };
+    this.shared.system ??= this.getJson<System>('/system').then(
+      (system) => ({ extendedFind: system.Capabilities?.HasExtendedFind === true, builtInIndex: system.DatabaseBackendPlugin === null }),
       () => {
-        this.shared.extendedFind = undefined; // asked again next time
-        return false;
+        this.shared.system = undefined; // asked again next time
+        return { extendedFind: false, builtInIndex: false };
       },
     );
-    return this.shared.extendedFind;
+    return this.shared.system;
   }
 
   /** The labels of a resource, or undefined when Orthanc does not hold it. */

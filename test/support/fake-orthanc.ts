@@ -166,6 +166,8 @@ export class FakeOrthanc {
   readonly calls: RecordedCall[] = [];
   /** Capabilities.HasExtendedFind of GET /system: whether Orthanc.find asks ResponseContent. */
   hasExtendedFind = true;
+  /** DatabaseBackendPlugin of GET /system when set: null for Orthanc's built-in SQLite index, a path for a database plugin's. */
+  databaseBackendPlugin: string | null | undefined;
   /** The answer of GET /modalities?expand (Orthanc's serialised DicomModalities). */
   modalities: Record<string, unknown> = {};
   /** Orthanc ids of the patients NativeBridge.storeActivity says are being stored into (beginStore, endStore). */
@@ -361,7 +363,10 @@ export class FakeOrthanc {
   private get(uri: string): Buffer {
     const [path = '', search = ''] = uri.split('?');
     const short = search.split('&').includes('short');
-    if (path === '/system') return json({ Version: '1.12.9', ApiVersion: 27, Capabilities: { HasExtendedFind: this.hasExtendedFind } });
+    if (path === '/system') {
+      const backend = this.databaseBackendPlugin === undefined ? {} : { DatabaseBackendPlugin: this.databaseBackendPlugin };
+      return json({ Version: '1.12.9', ApiVersion: 27, Capabilities: { HasExtendedFind: this.hasExtendedFind }, ...backend });
+    }
     if (path === '/modalities') return json(search === 'expand' ? this.modalities : Object.keys(this.modalities));
     if (path === '/tools/labels') {
       const inUse = Object.values(this.resources).flatMap((resources) => [...resources.values()].flatMap((resource) => [...resource.labels]));

@@ -372,6 +372,13 @@ describe('a deletion', () => {
 });
 
 describe('the marked patients among a C-FIND\'s', () => {
+  /** Patient `patient`: B's study, then A's. */
+  function mixedPatient(patient: string): { own: OrthancIds; other: OrthancIds } {
+    const other = fake.storeThrough(B, instance(patient, '1.2', '1.2.1', '1.2.1.1'));
+    const own = fake.storeThrough(A, instance(patient, '1.1', '1.1.1', '1.1.1.1'));
+    return { own, other };
+  }
+
   it('are found with one lookup of the marked patients by label, by Orthanc identifier, also for values /tools/find would read as patterns', async () => {
     const patients = ['P1', 'P2', 'P*', 'A\\B', '', 'PX', 'A', 'B'];
     for (const [index, patient] of patients.entries()) fake.storeThrough(A, instance(patient, `1.${index}`, `1.${index}.1`, `1.${index}.1.1`));
@@ -427,6 +434,63 @@ describe('the marked patients among a C-FIND\'s', () => {
       `find Patient {"0010,0020":"M7\\\\P1"} All:${MIXED_LABEL}`,
       `GET /patients/${orthancId('P*')}/labels`,
     ]);
+  });
+
+  describe('on Orthanc\'s built-in SQLite index, which no other Orthanc writes', () => {
+    beforeEach(() => {
+      fake.databaseBackendPlugin = null;
+    });
+
+    it('are known once the sweep at start-up listed them: Orthanc is not asked', async () => {
+      const { own } = mixedPatient('P1');
+      fake.addLabel('Patient', own.Patient, MIXED_LABEL);
+      fake.storeThrough(A, instance('P2', '2.1', '2.1.1', '2.1.1.1'));
+      mixing.start();
+      await afterDelay();
+      fake.clearCalls();
+
+      expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1', 'P2', 'P9']))]).toEqual(['P1']);
+      expect(fake.calls).toEqual([]);
+    });
+
+    it('are not known before that sweep: Orthanc is asked', async () => {
+      const { own } = mixedPatient('P1');
+      fake.addLabel('Patient', own.Patient, MIXED_LABEL);
+
+      expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1']))]).toEqual(['P1']);
+      expect(fake.summary()).toEqual(['GET /tools/labels', `find Patient {} All:${MIXED_LABEL}`]);
+    });
+
+    it('include a patient this process marks, and no longer one whose mark it removes', async () => {
+      mixing.start();
+      await afterDelay();
+      const { own, other } = mixedPatient('P1');
+      mixing.notice([newInstance(own)]);
+      await afterDelay();
+      expect(fake.labelsOf('Patient', own.Patient)).toEqual([MIXED_LABEL]);
+      expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1']))]).toEqual(['P1']);
+
+      fake.remove('Study', other.Study);
+      mixing.notice([deleted('Study', other.Study)]);
+      await afterDelay(); // the marked patients are listed
+      await afterDelay(); // and checked: the mark goes
+      expect(fake.labelsOf('Patient', own.Patient)).toEqual([]);
+      fake.clearCalls();
+      expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1']))]).toEqual([]);
+      expect(fake.calls).toEqual([]);
+    });
+  });
+
+  it('on another index (a cluster\'s nodes may mark patients too): Orthanc is asked, even after the sweep', async () => {
+    fake.databaseBackendPlugin = '/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so';
+    mixing.start();
+    await afterDelay();
+    const { own } = mixedPatient('P1');
+    fake.addLabel('Patient', own.Patient, MIXED_LABEL); // by another node
+    fake.clearCalls();
+
+    expect([...(await mixing.markedAmong(Orthanc.connect(fake.bridge), ['P1']))]).toEqual(['P1']);
+    expect(fake.summary()).toEqual(['GET /tools/labels', `find Patient {} All:${MIXED_LABEL}`]);
   });
 
   it('asks nothing for no patients, and answers none for a PatientID Orthanc does not hold', async () => {
