@@ -170,7 +170,11 @@ export class Mixing {
    */
   async markedAmong(view: Orthanc, patientIds: string[]): Promise<Set<string>> {
     if (patientIds.length === 0) return new Set();
-    if (this.marksKnown) return new Set(patientIds.filter((patientId) => this.knownMarks.has(orthancId(patientId))));
+    if (this.marksKnown) {
+      // Most often no patient is marked at all: the candidates' identifiers (a SHA-1 each) are not computed.
+      if (this.knownMarks.size === 0) return new Set();
+      return new Set(patientIds.filter((patientId) => this.knownMarks.has(orthancId(patientId))));
+    }
     // Most often no patient is marked at all: Orthanc's list of the labels in use says so
     // for far less than a lookup of the patients.
     if (!(await view.getJson<string[]>('/tools/labels')).includes(MIXED_LABEL)) return new Set();
