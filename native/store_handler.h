@@ -4,7 +4,8 @@
 // the store added (the labels, and the instance if the store created it) and answers a
 // failure. When Orthanc already holds the instance, JS decides: refuse, label, or store.
 // A new instance whose study and series this process knows labelled (known_labels.h)
-// skips the reading: their labels are put again, and never removed by its undo.
+// skips the reading: their labels are put again, and never removed by its undo. Nor is
+// the resource of a new instance's last label write read: nothing can fail after it.
 #pragma once
 
 #include "tenant_spec.h"
@@ -38,6 +39,13 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
 
  private:
   enum class HeldDecision { Refuse, Label, Store, Failed };
+  // A label write, and whether it is removed again should a later one fail (false for
+  // labels the resource carried before).
+  struct PlannedWrite {
+    const StorePlan::LabelWrite* write;
+    bool undoable;
+  };
+  using Writes = std::vector<PlannedWrite>;
 
   // `createdInPatient`: the Orthanc identifier of the patient, when the store created the
   // instance and labelled it.
@@ -48,13 +56,10 @@ class TenantStoreHandler : public Orthanc::IStoreRequestHandler {
   std::vector<const StorePlan::LabelWrite*> AllLabelWrites() const;
   bool ParentsKnownLabelled(const Ids& ids) const;
   void RememberParentLabels(const Ids& ids) const;
+  bool PlanNewInstanceWrites(const Ids& ids, const Caller& caller, Writes& writes);
   bool FindMissingLabels(const Ids& ids, bool created, const Caller& caller,
-                         std::vector<const StorePlan::LabelWrite*>& missing);
-  // `undoable`: whether a write, if it succeeds, is removed again should a later one fail
-  // (false for labels the resource carried before).
-  uint16_t WriteLabels(const Ids& ids, bool created, const Caller& caller,
-                       const std::vector<const StorePlan::LabelWrite*>& writes,
-                       bool (*undoable)(const StorePlan::LabelWrite&));
+                         const std::vector<const StorePlan::LabelWrite*>& candidates, Writes& missing);
+  uint16_t WriteLabels(const Ids& ids, bool created, const Caller& caller, const Writes& writes);
   void Undo(const Ids& ids, bool created, const std::vector<std::string>& addedLabels);
   HeldDecision AskHeld(const Ids& ids, bool beforePost, const Caller& caller);
   uint16_t PostFailure(int orthancCode, const std::string& description, const Caller& caller);
