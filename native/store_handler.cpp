@@ -161,9 +161,11 @@ uint16_t TenantStoreHandler::Label(const Ids& ids, bool created, const Caller& c
   // label to their own instance at most, which no other store relies on, so they share
   // the patient's lock. A store that must label a parent holds it alone.
   if (created && ParentsKnownLabelled(ids)) {
+    // As known when checked: a deletion that makes this process forget its labels meanwhile
+    // must not make this store read and write them under the shared lock.
     KeyedLocks::Holder shared(labelLocks, ids.at("Patient"), KeyedLocks::Mode::Shared);
     Writes writes;
-    if (!PlanNewInstanceWrites(ids, caller, writes)) return spec_.store.failureStatus;
+    for (const StorePlan::LabelWrite& write : spec_.store.labelWrites) writes.push_back({&write, !IsParent(write)});
     return WriteLabels(ids, created, caller, writes);
   }
   // A new instance into parents this process has not labelled is most often the first of
