@@ -9,7 +9,7 @@
 // spreads and ratios; writes the raw samples to bench/results/. Options: --quick (under
 // 3 minutes), --disk (storage on disk instead of a tmpfs), --rounds N,
 // --only startup,echo,store,find,move,paired, --setups stock,ours,..., --baseline PATH.so,
-// --paired-rounds N.
+// --paired-rounds N, --paired-batch N, --paired-steps N.
 // "paired": two setups side by side in alternating short rounds (see pairedWorkload).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -54,6 +54,13 @@ const SIZES = quick
 // --paired-rounds N: more (or fewer) rounds of the paired workload than its size's.
 const pairedRoundsArgument = args.indexOf('--paired-rounds');
 if (pairedRoundsArgument >= 0) SIZES.pairedRounds = Number(args[pairedRoundsArgument + 1]);
+// --paired-batch N: instances per paired store sample (a multiple of 4; 100 quick, 200 else).
+const PAIRED_BATCH = Number(optionValue('--paired-batch') ?? (quick ? 100 : 200));
+if (!(Number.isInteger(PAIRED_BATCH) && PAIRED_BATCH >= 4 && PAIRED_BATCH % 4 === 0)) throw new Error(`--paired-batch must be a multiple of 4, got ${PAIRED_BATCH}`);
+// --paired-steps N: each paired store sample is taken in N steps that alternate between the
+// two setups (pairedSamples); 8 unless given.
+const PAIRED_STEPS = Number(optionValue('--paired-steps') ?? 8);
+if (!(Number.isInteger(PAIRED_STEPS) && PAIRED_STEPS >= 1)) throw new Error(`--paired-steps must be a positive integer, got ${PAIRED_STEPS}`);
 
 // ---------------------------------------------------------------------------------------
 // Orthanc processes
@@ -491,11 +498,14 @@ async function startupAndIdleMemory(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Paired costs: two setups alive side by side, in many short rounds that alternate which
-// goes first (A B, B A, ...). Each round's ratio compares like with like (the same moment
-// of a machine whose speed drifts by 10-30% between rounds), and Orthanc's CPU time per
-// operation is steadier than throughput. Reported per workload: the geometric mean of the
-// per-round ratios A/B with its 95% confidence interval (Student's t on the log ratios).
+// Paired costs: two setups alive side by side, in rounds. Within a round each workload's
+// sample of A and of B is taken in short steps that alternate between them (A B, B A, ...):
+// this machine's speed swings by up to 50% within seconds (other VMs on its host), and
+// steps a fraction of a second apart see the same swings. Each round's ratio compares like
+// with like: for a store, 8 steps take the spread of a round's ratio from ±10-16% to ±5%
+// (2026-12-07, ours/ours-twin). Orthanc's CPU time per operation is steadier than
+// throughput. Reported per workload: the geometric mean of the per-round ratios A/B with
+// its 95% confidence interval (Student's t on the log ratios).
 
 const PAIRS: [Setup, Setup][] = (
   [
@@ -538,46 +548,105 @@ async function threadsCpuMilliseconds(pid: number): Promise<{ all: number; group
   return { all, groups: named ? groups : new Map() };
 }
 
-/** Runs `operation` on `orthanc`, recording its wall time and Orthanc's CPU time per unit (in all and by thread group). */
-async function pairedSample(
+// The process's CPU time in user and in kernel mode (the kernel's is mostly writing the
+// storage and its page faults, where a VM's memory makes the most noise), in clock ticks
+// of 10 ms: only for samples far longer than a tick.
+const CLOCK_TICK_UNIT = 'ms (10 ms ticks)';
+async function userAndSystemMilliseconds(pid: number): Promise<{ user: number; system: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // from field 3 (state) on
+  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
+}
+
+interface Usage {
+  elapsed: number;
+  all: number;
+  user: number;
+  system: number;
+  groups: Map<string, number>;
+}
+
+/** Runs `operation` on `orthanc`: its wall time and Orthanc's CPU time meanwhile (in all, by mode and by thread group). */
+async function measured<T>(orthanc: Launched, operation: () => Promise<T>): Promise<{ usage: Usage; result: T }> {
+  const [cpuBefore, modesBefore] = await Promise.all([threadsCpuMilliseconds(orthanc.pid), userAndSystemMilliseconds(orthanc.pid)]);
+  const started = performance.now();
+  const result = await operation();
+  const elapsed = performance.now() - started;
+  const [cpuAfter, modesAfter] = await Promise.all([threadsCpuMilliseconds(orthanc.pid), userAndSystemMilliseconds(orthanc.pid)]);
+  const groups = new Map<string, number>();
+  for (const group of [...Object.values(THREAD_GROUPS), OTHER_THREADS]) {
+    if (!cpuBefore.groups.has(group) && !cpuAfter.groups.has(group)) continue;
+    groups.set(group, (cpuAfter.groups.get(group) ?? 0) - (cpuBefore.groups.get(group) ?? 0));
+  }
+  const usage = { elapsed, all: cpuAfter.all - cpuBefore.all, user: modesAfter.user - modesBefore.user, system: modesAfter.system - modesBefore.system, groups };
+  return { usage, result };
+}
+
+function addUsage(total: Usage | undefined, usage: Usage): Usage {
+  if (total === undefined) return usage;
+  const groups = new Map(total.groups);
+  for (const [group, value] of usage.groups) groups.set(group, (groups.get(group) ?? 0) + value);
+  return { elapsed: total.elapsed + usage.elapsed, all: total.all + usage.all, user: total.user + usage.user, system: total.system + usage.system, groups };
+}
+
+type Check = { valid: boolean; note?: string };
+
+/**
+ * One sample of `workload` for each of the pair, taken in steps that alternate between
+ * them (A B, B A, ...): this machine's speed swings by up to 50% within seconds (other
+ * VMs on its host), and steps of a fraction of a second apart see the same swings. Each
+ * records its wall time and Orthanc's CPU time per unit, summed over its steps.
+ */
+async function pairedSamples(
   workload: string,
-  orthanc: Launched,
+  order: Launched[],
   pair: string,
   round: number,
   units: number,
-  operation: () => Promise<{ valid: boolean; note?: string }>,
-) {
-  const cpuBefore = await threadsCpuMilliseconds(orthanc.pid);
-  const started = performance.now();
-  const check = await operation();
-  const elapsed = performance.now() - started;
-  const cpuAfter = await threadsCpuMilliseconds(orthanc.pid);
-  const sample = (figure: string, value: number, unit = 'ms') =>
-    samples.push({ workload: `paired ${workload}, ${figure}`, setup: orthanc.setup, pair, round, value: value / units, unit, ...check });
-  sample('time per unit', elapsed);
-  sample('Orthanc CPU per unit', cpuAfter.all - cpuBefore.all);
-  for (const group of [...Object.values(THREAD_GROUPS), OTHER_THREADS]) {
-    if (!cpuBefore.groups.has(group) && !cpuAfter.groups.has(group)) continue;
-    sample(`${group} CPU per unit`, (cpuAfter.groups.get(group) ?? 0) - (cpuBefore.groups.get(group) ?? 0), GROUP_UNIT);
+  steps: ((orthanc: Launched) => Promise<Check>)[],
+): Promise<void> {
+  const totals = new Map<Launched, { usage: Usage | undefined; check: Check }>(order.map((orthanc) => [orthanc, { usage: undefined, check: { valid: true } }]));
+  for (const [index, step] of steps.entries()) {
+    for (const orthanc of index % 2 === 0 ? order : [...order].reverse()) {
+      const { usage, result } = await measured(orthanc, () => step(orthanc));
+      const total = totals.get(orthanc)!;
+      total.usage = addUsage(total.usage, usage);
+      if (!result.valid && total.check.valid) total.check = result;
+    }
+  }
+  for (const [orthanc, { usage, check }] of totals) {
+    const sample = (figure: string, value: number, unit = 'ms') =>
+      samples.push({ workload: `paired ${workload}, ${figure}`, setup: orthanc.setup, pair, round, value: value / units, unit, ...check });
+    sample('time per unit', usage!.elapsed);
+    sample('Orthanc CPU per unit', usage!.all);
+    sample('Orthanc user CPU per unit', usage!.user, CLOCK_TICK_UNIT);
+    sample('Orthanc system CPU per unit', usage!.system, CLOCK_TICK_UNIT);
+    for (const [group, value] of usage!.groups) sample(`${group} CPU per unit`, value, GROUP_UNIT);
   }
 }
 
+// A C-MOVE sample: this many moves of the same study, in alternating steps.
+const MOVES_PER_SAMPLE = 4;
+
 async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
   const rounds = SIZES.pairedRounds;
-  const batch = quick ? 100 : 200;
-  console.log(`\npaired ${first} / ${second}: ${rounds} alternating rounds (store ${batch} instances over 1 and 4 associations, 20 C-FIND, C-MOVE of ${batch})`);
+  const batch = PAIRED_BATCH;
+  console.log(
+    `\npaired ${first} / ${second}: ${rounds} rounds (store ${batch} instances over 1 and 4 associations in ${PAIRED_STEPS} steps, ` +
+      `20 C-FIND, ${MOVES_PER_SAMPLE} C-MOVE of 100; each in steps alternating between the two)`,
+  );
   // Every round stores new instances (two batches: one per number of associations),
   // written before the round and removed after it.
-  const batchFiles = (index: number, patients = 2) =>
+  const batchFiles = (index: number, instances: number, patients = 2) =>
     writeDataset(join(workDirectory, `paired-data-${index}`), {
       prefix: `1.2.826.0.1.3680043.10.1234.600.${index}`,
       patients,
       studiesPerPatient: 1,
       seriesPerStudy: 2,
-      instancesPerSeries: batch / (2 * patients),
+      instancesPerSeries: instances / (2 * patients),
       pixels: { rows: 256, columns: 256 },
     });
-  const moveFiles = await batchFiles(0, 1); // one study
+  const moveFiles = await batchFiles(0, 100, 1); // one study
   const pairName = `${first}/${second}`;
   const pair = [await launchOnFindIndex(first), await launchOnFindIndex(second)];
   const received = await fresh('paired-received');
@@ -593,35 +662,31 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
       ['StudyDate=20200101-20201231'],
       [],
     ];
+    const findSteps = Array.from({ length: 5 }, () => findKeys.map((keys) => async (orthanc: Launched) => {
+      await findThrough(orthanc, keys);
+      return { valid: true };
+    })).flat();
+    const move = async (orthanc: Launched) => {
+      await run('movescu', ['-S', '-aet', 'BENCH', '-aec', orthanc.tenants[0]!.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${moveFiles[0]!.studyInstanceUid}`, '127.0.0.1', String(orthanc.tenants[0]!.port)], { env: CLIENT_ENV });
+      const arrived = (await readdir(received)).length;
+      await Promise.all((await readdir(received)).map((file) => rm(join(received, file))));
+      return arrived === moveFiles.length ? { valid: true } : { valid: false, note: `${arrived} of ${moveFiles.length} arrived` };
+    };
     for (let round = 1; round <= rounds; round++) {
       const order = round % 2 === 1 ? pair : [...pair].reverse();
-      const storeBatches = [await batchFiles(2 * round - 1), await batchFiles(2 * round)];
+      const storeBatches = [await batchFiles(2 * round - 1, batch), await batchFiles(2 * round, batch)];
       stored += storeBatches[0]!.length + storeBatches[1]!.length;
-      for (const orthanc of order) {
-        for (const [index, associations] of [1, 4].entries()) {
-          const files = storeBatches[index]!;
-          await pairedSample(`store ${associations} association(s)`, orthanc, pairName, round, files.length, async () => {
-            await storeThrough(orthanc, files, associations);
-            return { valid: true };
-          });
-        }
-      }
-      for (const orthanc of order) {
-        await pairedSample('C-FIND (4 queries x 5)', orthanc, pairName, round, 20, async () => {
-          for (let repetition = 0; repetition < 5; repetition++) {
-            for (const keys of findKeys) await findThrough(orthanc, keys);
-          }
+      for (const [index, associations] of [1, 4].entries()) {
+        const files = storeBatches[index]!;
+        const chunks = Array.from({ length: PAIRED_STEPS }, (_, step) => files.filter((_, i) => i % PAIRED_STEPS === step));
+        const storeSteps = chunks.map((chunk) => async (orthanc: Launched) => {
+          await storeThrough(orthanc, chunk, associations);
           return { valid: true };
         });
+        await pairedSamples(`store ${associations} association(s)`, order, pairName, round, files.length, storeSteps);
       }
-      for (const orthanc of order) {
-        await pairedSample(`C-MOVE of ${moveFiles.length}`, orthanc, pairName, round, moveFiles.length, async () => {
-          await run('movescu', ['-S', '-aet', 'BENCH', '-aec', orthanc.tenants[0]!.aet, '-aem', 'DEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${moveFiles[0]!.studyInstanceUid}`, '127.0.0.1', String(orthanc.tenants[0]!.port)], { env: CLIENT_ENV });
-          const arrived = (await readdir(received)).length;
-          await Promise.all((await readdir(received)).map((file) => rm(join(received, file))));
-          return arrived === moveFiles.length ? { valid: true } : { valid: false, note: `${arrived} of ${moveFiles.length} arrived` };
-        });
-      }
+      await pairedSamples('C-FIND (4 queries x 5)', order, pairName, round, findSteps.length, findSteps);
+      await pairedSamples(`C-MOVE of ${moveFiles.length}`, order, pairName, round, MOVES_PER_SAMPLE * moveFiles.length, Array(MOVES_PER_SAMPLE).fill(move));
       for (const index of [2 * round - 1, 2 * round]) await rm(join(workDirectory, `paired-data-${index}`), { recursive: true, force: true });
     }
     for (const orthanc of pair) {
@@ -630,7 +695,10 @@ async function pairedWorkload([first, second]: [Setup, Setup]): Promise<void> {
     }
   } finally {
     destination.kill('SIGKILL');
-    for (const orthanc of pair) await orthanc.kill();
+    for (const orthanc of pair) {
+      await orthanc.kill();
+      await rm(orthanc.directory, { recursive: true, force: true }); // many GB after many rounds
+    }
   }
 }
 
@@ -676,7 +744,7 @@ function pairedRatio(workload: string, a: Setup, b: Setup): { mean: number; low:
 
 function pairedReport(): string {
   if (PAIRS.length === 0) return '';
-  const workloads = [...new Set(samples.filter((s) => s.workload.startsWith('paired ') && s.unit === 'ms').map((s) => s.workload))];
+  const workloads = [...new Set(samples.filter((s) => s.workload.startsWith('paired ') && (s.unit === 'ms' || s.unit === CLOCK_TICK_UNIT)).map((s) => s.workload))];
   if (workloads.length === 0) return '';
   const lines = [
     `| paired workload | ${PAIRS.map(([a, b]) => `${a}/${b} (95% CI, rounds)`).join(' | ')} |`,
@@ -837,7 +905,7 @@ async function main(): Promise<void> {
   const resultsDirectory = join(ROOT, 'bench', 'results');
   await mkdir(resultsDirectory, { recursive: true });
   const file = join(resultsDirectory, `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  await writeFile(file, JSON.stringify({ quick, onDisk, rounds: ROUNDS, sizes: SIZES, samples, table }, null, 2));
+  await writeFile(file, JSON.stringify({ quick, onDisk, rounds: ROUNDS, sizes: { ...SIZES, pairedBatch: PAIRED_BATCH, pairedSteps: PAIRED_STEPS }, samples, table }, null, 2));
   console.log(`Raw samples: ${file}`);
   if (samples.some((s) => !s.valid)) {
     console.log('Some runs lost or returned wrong data: they are reported INVALID, not timed.');
