@@ -731,7 +731,8 @@ function pairedRatio(workload: string, a: Setup, b: Setup): { mean: number; low:
     .filter((sample) => sample.workload === workload && sample.pair === pair && sample.setup === a && sample.valid)
     .map((sample) => {
       const other = samples.find((s) => s.workload === workload && s.pair === pair && s.setup === b && s.round === sample.round && s.valid);
-      return other === undefined ? undefined : Math.log(sample.value / other.value);
+      // A figure counted in clock ticks may be 0 in a short sample: no ratio then.
+      return other === undefined || !(sample.value > 0 && other.value > 0) ? undefined : Math.log(sample.value / other.value);
     })
     .filter((value): value is number => value !== undefined);
   const n = logs.length;
