@@ -558,6 +558,8 @@ async function userAndSystemMilliseconds(pid: number): Promise<{ user: number; s
   return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
 
+const REPORTS_SETTLED_MS = 250;
+
 interface Usage {
   elapsed: number;
   all: number;
@@ -572,6 +574,9 @@ async function measured<T>(orthanc: Launched, operation: () => Promise<T>): Prom
   const started = performance.now();
   const result = await operation();
   const elapsed = performance.now() - started;
+  // The plugin reports operations to its JavaScript thread at the next beat
+  // (kNotificationDelay, 100 ms): their handling (metrics, audit trail) belongs to this step.
+  await sleep(REPORTS_SETTLED_MS);
   const [cpuAfter, modesAfter] = await Promise.all([threadsCpuMilliseconds(orthanc.pid), userAndSystemMilliseconds(orthanc.pid)]);
   const groups = new Map<string, number>();
   for (const group of [...Object.values(THREAD_GROUPS), OTHER_THREADS]) {
