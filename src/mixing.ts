@@ -41,6 +41,8 @@ const RECHECK_DELAY_MS = 30_000;
 const CHUNK = 500;
 /** Up to this many marked patients, a C-FIND reads the list of all of them. */
 export const MARKED_AT_ONCE = 1000;
+/** Patients remembered as one sender's (Mixing.singleSenderPlans), the oldest forgotten first. */
+export const SINGLE_SENDERS_KEPT = 100_000;
 
 interface PendingCheck {
   afterDeletion: boolean;
@@ -91,6 +93,15 @@ export class Mixing {
   private marksKnown = false;
   /** Counts this process's marks and unmarks: a sweep that saw none meanwhile may replace knownMarks. */
   private markChanges = 0;
+  /**
+   * Patients known to hold the instances of one sender, by the label writes of its stores
+   * (their label plan): new instances that tenants of this process stored with that plan
+   * keep them so, and they are not read again (a modality that sends a study in several
+   * associations, with pauses between them, would have its patient read after each).
+   * Like knownMarks, only on Orthanc's built-in index, where every store is this
+   * process's; forgotten at any deletion.
+   */
+  private readonly singleSenderPlans = new Map<string, string>();
 
   constructor(
     private readonly orthanc: Orthanc,
@@ -151,6 +162,7 @@ export class Mixing {
     // A patient that changed before this deletion may have lost the instance that gave
     // its values: if it is left with one sender, its values are rebuilt all the same.
     this.deletionEpoch++;
+    this.singleSenderPlans.clear();
     for (const entry of this.pending.values()) {
       entry.afterDeletion = true;
       entry.mustRead = true;
@@ -227,7 +239,8 @@ export class Mixing {
     });
     for (const [patientId] of batch) this.pending.delete(patientId);
     for (const [patientId, entry] of batch) {
-      if (mustBeRead(entry)) void this.limit(() => this.check(patientId, entry.afterDeletion));
+      if (this.mustBeRead(patientId, entry)) void this.limit(() => this.check(patientId, entry.afterDeletion, soleStorePlan(entry)));
+      else if (entry.newInstances > 0) this.rememberSender(patientId, soleStorePlan(entry));
     }
     if (this.sweepRequested) {
       this.sweepRequested = false;
@@ -254,7 +267,34 @@ export class Mixing {
     }
   }
 
-  private async check(patientId: string, afterDeletion: boolean): Promise<void> {
+  /**
+   * Whether a pending check must read the patient. Not when nothing but stores' reports
+   * came (their new instances were, or will be, noticed on their own); not when Orthanc
+   * created it meanwhile and it got one new instance; not when every new instance was
+   * stored by tenants of this process with one label plan, and Orthanc created the
+   * patient meanwhile or it was known to hold that plan's instances only. A change and
+   * its store's report may reach this module in different checks: a change without its
+   * report is read then, and one whose report came earlier is noticed on its own, without
+   * its report, so it is read.
+   */
+  private mustBeRead(patientId: string, entry: PendingCheck): boolean {
+    if (entry.mustRead) return true;
+    if (entry.newInstances === 0) return false;
+    if (entry.created && entry.newInstances === 1) return false;
+    const plan = soleStorePlan(entry);
+    if (plan === undefined) return true;
+    return !(entry.created || this.singleSenderPlans.get(patientId) === plan);
+  }
+
+  /** The patient holds one sender's instances, stored with this label plan (undefined: unknown). */
+  private rememberSender(patientId: string, plan: string | undefined): void {
+    this.singleSenderPlans.delete(patientId);
+    if (plan === undefined || !this.marksKnown) return;
+    this.singleSenderPlans.set(patientId, plan);
+    if (this.singleSenderPlans.size > SINGLE_SENDERS_KEPT) this.singleSenderPlans.delete(this.singleSenderPlans.keys().next().value!);
+  }
+
+  private async check(patientId: string, afterDeletion: boolean, storePlan: string | undefined): Promise<void> {
     const before = this.storeActivity(patientId);
     if (before.inProgress) {
       // An instance a moment away from its labels is no other sender's: look again later.
@@ -277,7 +317,9 @@ export class Mixing {
       }
       const marked = state.labels.includes(MIXED_LABEL);
       if (marked) this.knownMarks.add(patientId);
-      if (!isSingleSender(state)) {
+      const singleSender = isSingleSender(state);
+      if (this.deletionEpoch === epoch) this.rememberSender(patientId, singleSender ? storePlan : undefined);
+      if (!singleSender) {
         if (!marked) {
           this.markChanges++;
           this.knownMarks.add(patientId);
@@ -346,20 +388,10 @@ export class Mixing {
   }
 }
 
-/**
- * Whether a pending check must read the patient. Not when nothing but stores' reports
- * came (their new instances were, or will be, noticed on their own); not when Orthanc
- * created it meanwhile and it got one new instance, or only instances that tenants of this
- * process stored with one label plan. A change and its store's report may reach this
- * module in different checks: a change without its report is read then, and one whose
- * report came earlier is noticed on its own, without `created`, so it is read.
- */
-function mustBeRead(entry: PendingCheck): boolean {
-  if (entry.mustRead) return true;
-  if (entry.newInstances === 0) return false;
-  if (!entry.created) return true;
-  if (entry.newInstances === 1) return false;
-  return !(entry.newInstances === entry.tenantStores && entry.labelPlans.size === 1);
+/** The label plan of every new instance of the check, when tenants of this process stored each with that one plan. */
+function soleStorePlan(entry: PendingCheck): string | undefined {
+  if (entry.newInstances === 0 || entry.newInstances !== entry.tenantStores || entry.labelPlans.size !== 1) return undefined;
+  return entry.labelPlans.values().next().value;
 }
 
 function stateOf(patientLabels: string[], studies: LabelledResource[], series: LabelledResource[], instances: LabelledResource[]): PatientState {

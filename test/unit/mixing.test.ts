@@ -300,6 +300,109 @@ describe('a new instance', () => {
   });
 });
 
+describe('a patient known to hold the instances of one label plan', () => {
+  const PLAN_A = 'Study/a\nSeries/a\nInstance/a\n';
+  const PLAN_B = 'Study/b\nSeries/b\nInstance/b\n';
+  /** A store through a tenant of this process, as the shim reports it: Orthanc's change and the store's report. */
+  function storedByTenant(tenant: typeof A, plan: string, tags: InstanceTags, created = false): OrthancIds {
+    const ids = fake.storeThrough(tenant, tags);
+    mixing.notice(created ? [newPatient(ids), newInstance(ids)] : [newInstance(ids)]);
+    mixing.noticeTenantStore(ids.Patient, plan);
+    return ids;
+  }
+  beforeEach(() => {
+    fake.databaseBackendPlugin = null; // Orthanc's built-in SQLite index, which no other Orthanc writes
+  });
+  /** A's patient P1, created by a store of this process and passed over. */
+  async function patientOfA(): Promise<OrthancIds> {
+    mixing.start(); // the sweep learns that the index is Orthanc's built-in one
+    await afterDelay();
+    const ids = storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', '1.1.1.1'), true);
+    await afterDelay();
+    fake.clearCalls();
+    return ids;
+  }
+
+  it('a later association of the same plan (a study sent in several): not read', async () => {
+    await patientOfA();
+    for (const sop of ['1.1.1.2', '1.1.1.3']) storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', sop));
+    await afterDelay();
+    storedByTenant(A, PLAN_A, instance('P1', '1.3', '1.3.1', '1.3.1.1'));
+    await afterDelay();
+
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('a later store of another plan: read and marked', async () => {
+    const ids = await patientOfA();
+    storedByTenant(B, PLAN_B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
+    expect(writes()).toEqual([mark(ids.Patient)]);
+  });
+
+  it('a later instance through Orthanc\'s own port (no report): read and marked', async () => {
+    const ids = await patientOfA();
+    mixing.notice([newInstance(fake.store(instance('P1', '1.1', '1.1.1', '1.1.1.2')))]);
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
+    expect(writes()).toEqual([mark(ids.Patient)]);
+  });
+
+  it('once marked, a later store of the first plan: read again (the mark stays)', async () => {
+    const ids = await patientOfA();
+    storedByTenant(B, PLAN_B, instance('P1', '1.2', '1.2.1', '1.2.1.1'));
+    await afterDelay();
+    fake.clearCalls();
+    storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', '1.1.1.2'));
+    await afterDelay();
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
+    expect(writes()).toEqual([]);
+  });
+
+  it('after any deletion, a later store of the same plan: read, once', async () => {
+    const ids = await patientOfA();
+    const other = fake.storeThrough(A, instance('P2', '2.1', '2.1.1', '2.1.1.1'));
+    fake.remove('Patient', other.Patient);
+    mixing.notice([deleted('Patient', other.Patient)]);
+    await afterDelay();
+    fake.clearCalls();
+    for (let association = 0; association < 2; association++) {
+      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
+      await afterDelay();
+    }
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
+  });
+
+  it('that existed before (read once): the next store of the same plan is not read', async () => {
+    mixing.start();
+    await afterDelay();
+    const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
+    fake.clearCalls();
+    for (let association = 0; association < 3; association++) {
+      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
+      await afterDelay();
+    }
+
+    expect(reads()).toEqual(readingOf(ids.Patient));
+  });
+
+  it('on another index (a cluster\'s nodes store too, unseen here): read after each association', async () => {
+    fake.databaseBackendPlugin = '/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so';
+    const ids = await patientOfA();
+    for (let association = 0; association < 2; association++) {
+      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
+      await afterDelay();
+    }
+
+    expect(reads()).toEqual([...readingOf(ids.Patient), ...readingOf(ids.Patient)]);
+  });
+});
+
 describe('a deletion', () => {
   /** Patient P1: A's study 1.1 stored after B's study 1.2 (Orthanc keeps B's PatientName), marked. */
   function markedPatient(): { own: OrthancIds; other: OrthancIds } {
