@@ -333,9 +333,10 @@ uint16_t TenantStoreHandler::PostFailure(int orthancCode, const std::string& des
                                                              : spec_.store.failureStatus;
 }
 
-// Orthanc's identifiers of the instance and its parents, computed as the core does: from
-// the four identifying values, decoded as ExtractDicomSummary decodes them (reading only
-// these, not the whole dataset).
+// Orthanc's identifiers of the instance's patient (and, before a POST that asks first, of
+// the instance and its other parents), computed as the core does: from the four
+// identifying values, decoded as ExtractDicomSummary decodes them (reading only these, not
+// the whole dataset).
 bool TenantStoreHandler::ComputeIds(DcmDataset& dataset, Ids& ids, const Caller& caller) {
   try {
     bool hasCodeExtensions = false;
@@ -350,9 +351,15 @@ bool TenantStoreHandler::ComputeIds(DcmDataset& dataset, Ids& ids, const Caller&
           std::set<Orthanc::DicomTag>()));
       if (value) summary.SetValue(Orthanc::DicomTag(key.getGroup(), key.getElement()), *value);
     }
-    Orthanc::DicomInstanceHasher hasher(summary);
-    ids = {{"Patient", hasher.HashPatient()}, {"Study", hasher.HashStudy()}, {"Series", hasher.HashSeries()},
-           {"Instance", hasher.HashInstance()}};
+    Orthanc::DicomInstanceHasher hasher(summary);  // throws if a UID is missing, as Orthanc would
+    ids = {{"Patient", hasher.HashPatient()}};
+    // Orthanc's answer to the POST gives the others (a SHA-1 each): only a store that asks
+    // before its POST needs them first.
+    if (spec_.store.askBeforePost) {
+      ids["Study"] = hasher.HashStudy();
+      ids["Series"] = hasher.HashSeries();
+      ids["Instance"] = hasher.HashInstance();
+    }
     return true;
   } catch (const Orthanc::OrthancException& e) {
     LOG(ERROR) << spec_.name << ": the instance received from " << caller.aet << " cannot be stored: " << e.What();
