@@ -313,6 +313,13 @@ describe('a patient known to hold the instances of one label plan', () => {
   beforeEach(() => {
     fake.databaseBackendPlugin = null; // Orthanc's built-in SQLite index, which no other Orthanc writes
   });
+  /** `count` associations of tenant A into P1's series 1.1.1, one instance each, a pause after each. */
+  async function associationsOfA(count: number): Promise<void> {
+    for (let association = 0; association < count; association++) {
+      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
+      await afterDelay();
+    }
+  }
   /** A's patient P1, created by a store of this process and passed over. */
   async function patientOfA(): Promise<OrthancIds> {
     mixing.start(); // the sweep learns that the index is Orthanc's built-in one
@@ -370,10 +377,7 @@ describe('a patient known to hold the instances of one label plan', () => {
     mixing.notice([deleted('Patient', other.Patient)]);
     await afterDelay();
     fake.clearCalls();
-    for (let association = 0; association < 2; association++) {
-      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
-      await afterDelay();
-    }
+    await associationsOfA(2);
 
     expect(reads()).toEqual(readingOf(ids.Patient));
   });
@@ -383,10 +387,7 @@ describe('a patient known to hold the instances of one label plan', () => {
     await afterDelay();
     const ids = fake.storeThrough(A, instance('P1', '1.1', '1.1.1', '1.1.1.1'));
     fake.clearCalls();
-    for (let association = 0; association < 3; association++) {
-      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
-      await afterDelay();
-    }
+    await associationsOfA(3);
 
     expect(reads()).toEqual(readingOf(ids.Patient));
   });
@@ -394,10 +395,7 @@ describe('a patient known to hold the instances of one label plan', () => {
   it('on another index (a cluster\'s nodes store too, unseen here): read after each association', async () => {
     fake.databaseBackendPlugin = '/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so';
     const ids = await patientOfA();
-    for (let association = 0; association < 2; association++) {
-      storedByTenant(A, PLAN_A, instance('P1', '1.1', '1.1.1', `1.1.1.${association + 2}`));
-      await afterDelay();
-    }
+    await associationsOfA(2);
 
     expect(reads()).toEqual([...readingOf(ids.Patient), ...readingOf(ids.Patient)]);
   });
