@@ -129,11 +129,17 @@ fi
 key=$(printf '%s\n' "${packages[@]}" | sha256sum | cut -c1-16)
 rootfs="$cache_dir/trixie-$key"
 
+# Under the cache's lock, released before build_clean_rootfs takes it again (through
+# another descriptor, which a held lock would block for ever).
 build_rootfs() {
   mkdir -p "$cache_dir"
   exec 9>"$cache_dir/.lock"
   flock 9
-  [ -f "$rootfs/.complete" ] && return 0
+  [ -f "$rootfs/.complete" ] || build_rootfs_locked
+  exec 9>&-
+}
+
+build_rootfs_locked() {
   install_mmdebstrap
   local started=$SECONDS partial="$rootfs.partial"
   rm -rf "$partial"
