@@ -30,6 +30,7 @@ struct PendingCall {
   std::chrono::steady_clock::time_point queuedAt;
   MakeJsArguments makeArguments;
   const ReadJsResult* readResult = nullptr;  // null for a notification
+  std::vector<JsNotification> notifications;  // a notification's messages (none: the watchdog's probe)
 };
 using PendingCallPtr = std::shared_ptr<PendingCall>;
 
@@ -79,8 +80,8 @@ std::string DescribeJsError(Napi::Value error) {
   }
 }
 
-void ReportNotificationFailure(const PendingCallPtr& call, const std::string& error) {
-  LogFromAnyThread(OrthancPluginLogLevel_Error, "multitenant-dicom: \"" + call->kind + "\" failed in JS: " + error);
+void ReportNotificationFailure(const std::string& kind, const std::string& error) {
+  LogFromAnyThread(OrthancPluginLogLevel_Error, "multitenant-dicom: \"" + kind + "\" failed in JS: " + error);
 }
 
 // Runs on the JS thread, with the call's lock held.
@@ -121,18 +122,33 @@ void NoticeJsThreadAlive() {
 // Follows a promise: the caller gets what it resolves to, or why it rejects.
 void FollowPromise(Napi::Env env, const PendingCallPtr& call, Napi::Object promise) {
   Napi::Function onFulfilled = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
-    if (call->notification) return;
     std::lock_guard<std::mutex> lock(call->mutex);
     ReadIntoCaller(call, info[0]);
   });
   Napi::Function onRejected = Napi::Function::New(env, [call](const Napi::CallbackInfo& info) {
-    if (call->notification) {
-      ReportNotificationFailure(call, DescribeJsError(info[0]));
-    } else {
-      Settle(call, JsCallStatus::Failed, DescribeJsError(info[0]));
-    }
+    Settle(call, JsCallStatus::Failed, DescribeJsError(info[0]));
   });
   promise.Get("then").As<Napi::Function>().Call(promise, {onFulfilled, onRejected});
+}
+
+void RunNotification(Napi::Env env, Napi::Function dispatcher, const JsNotification& notification) {
+  Napi::HandleScope scope(env);
+  try {
+    Napi::Object arguments = notification.makeArguments(env);
+    MarkBusy(notification.kind);
+    Napi::Value result = dispatcher.Call({Napi::String::New(env, notification.kind), arguments});
+    MarkIdle();
+    if (!result.IsPromise()) return;
+    const std::string kind = notification.kind;
+    Napi::Function onRejected = Napi::Function::New(env, [kind](const Napi::CallbackInfo& info) {
+      ReportNotificationFailure(kind, DescribeJsError(info[0]));
+    });
+    Napi::Object promise = result.As<Napi::Object>();
+    promise.Get("then").As<Napi::Function>().Call(promise, {env.Undefined(), onRejected});
+  } catch (const Napi::Error& e) {
+    MarkIdle();
+    ReportNotificationFailure(notification.kind, DescribeJsError(e.Value()));
+  }
 }
 
 void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, PendingCallPtr* callHolder) {
@@ -143,7 +159,10 @@ void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, Pe
     return;
   }
   NoticeJsThreadAlive();
-  if (call->kind.empty()) return;  // the watchdog's probe: the JS thread runs again
+  if (call->notification) {
+    for (const JsNotification& notification : call->notifications) RunNotification(env, dispatcher, notification);
+    return;
+  }
 
   Napi::HandleScope scope(env);
   Napi::Value result;
@@ -160,17 +179,13 @@ void RunOnJsThread(Napi::Env env, Napi::Function dispatcher, std::nullptr_t*, Pe
     MarkIdle();
   } catch (const Napi::Error& e) {
     MarkIdle();
-    if (call->notification) {
-      ReportNotificationFailure(call, DescribeJsError(e.Value()));
-    } else {
-      Settle(call, JsCallStatus::Failed, DescribeJsError(e.Value()));
-    }
+    Settle(call, JsCallStatus::Failed, DescribeJsError(e.Value()));
     return;
   }
 
   if (result.IsPromise()) {
     FollowPromise(env, call, result.As<Napi::Object>());
-  } else if (!call->notification) {
+  } else {
     std::lock_guard<std::mutex> lock(call->mutex);
     ReadIntoCaller(call, result);
   }
@@ -340,12 +355,11 @@ JsCallOutcome JsDispatcher::Call(const std::string& kind, const MakeJsArguments&
   return outcome;
 }
 
-void JsDispatcher::Notify(const std::string& kind, MakeJsArguments makeArguments) {
+void JsDispatcher::Notify(std::vector<JsNotification> notifications) {
   auto call = std::make_shared<PendingCall>();
-  call->kind = kind;
   call->notification = true;
   call->queuedAt = std::chrono::steady_clock::now();
-  call->makeArguments = std::move(makeArguments);
+  call->notifications = std::move(notifications);
   Enqueue(call);
 }
 

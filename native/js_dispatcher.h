@@ -16,12 +16,19 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace mtd {
 
 using MakeJsArguments = std::function<Napi::Object(Napi::Env)>;
 using ReadJsResult = std::function<void(Napi::Value)>;
 using Deadline = std::chrono::steady_clock::time_point;
+
+// A message to JS that nobody waits for; `makeArguments` must own what it reads.
+struct JsNotification {
+  std::string kind;
+  MakeJsArguments makeArguments;
+};
 
 enum class JsCallStatus { Ok, Failed, TimedOut, Unavailable };
 
@@ -45,9 +52,9 @@ class JsDispatcher {
   static JsCallOutcome Call(const std::string& kind, const MakeJsArguments& makeArguments,
                             const ReadJsResult& readResult, Deadline deadline);
 
-  // Hands a message to JS without waiting for its answer; `makeArguments` must own what
-  // it reads. Dropped when JS is not running. A failure in JS is logged.
-  static void Notify(const std::string& kind, MakeJsArguments makeArguments);
+  // Hands messages to JS without waiting for their answers, in order and in one wake-up of
+  // the JS thread. Dropped when JS is not running. A failure in JS is logged.
+  static void Notify(std::vector<JsNotification> notifications);
 };
 
 }  // namespace mtd

@@ -40,12 +40,13 @@ class DelayedDelivery {
   // Stops delaying; what waited is delivered now.
   void Stop() {
     StopThread();
-    std::vector<std::pair<NotificationBatch*, std::chrono::steady_clock::time_point>> pending;
+    std::vector<NotificationBatch*> pending;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      pending.swap(due_);
+      for (const auto& [batch, at] : due_) pending.push_back(batch);
+      due_.clear();
     }
-    for (const auto& [batch, at] : pending) batch->Deliver();
+    NotificationBatch::Deliver(pending);
   }
 
  private:
@@ -60,7 +61,8 @@ class DelayedDelivery {
 
   // Batches are due on a common beat (every kNotificationDelay), not each at its own
   // delay: those of one moment (a store's report and Orthanc's change for it) reach JS
-  // together, in one wake-up of its thread instead of one each.
+  // together, in one wake-up of its thread instead of one each (on a VM, a wake-up of
+  // the JS thread costs a few hundred microseconds of CPU).
   static std::chrono::steady_clock::time_point NextTick(std::chrono::steady_clock::time_point now) {
     const auto sinceEpoch = now.time_since_epoch();
     return std::chrono::steady_clock::time_point((sinceEpoch / kNotificationDelay + 1) * kNotificationDelay);
@@ -73,11 +75,15 @@ class DelayedDelivery {
         wake_.wait(lock);
         continue;
       }
-      const auto [batch, at] = due_.front();  // scheduled in order, on the same beat
+      const auto at = due_.front().second;  // scheduled in order, on the same beat
       if (wake_.wait_until(lock, at, [&] { return stopped_; })) break;
-      due_.erase(due_.begin());
+      std::vector<NotificationBatch*> batches;
+      while (!due_.empty() && due_.front().second <= at) {
+        batches.push_back(due_.front().first);
+        due_.erase(due_.begin());
+      }
       lock.unlock();
-      batch->Deliver();
+      NotificationBatch::Deliver(batches);
       lock.lock();
     }
   }
@@ -96,15 +102,20 @@ void NotificationBatch::Post(ItemToJs item) {
     if (batchQueued_) return;
     batchQueued_ = true;
   }
-  if (!DelayedDelivery::Instance().Schedule(this)) Deliver();
+  if (!DelayedDelivery::Instance().Schedule(this)) Deliver({this});
 }
 
 void NotificationBatch::FlushAll() { DelayedDelivery::Instance().Stop(); }
 
 void NotificationBatch::DelayFromNowOn() { DelayedDelivery::Instance().Resume(); }
 
-void NotificationBatch::Deliver() {
-  JsDispatcher::Notify(kind_, [this](Napi::Env env) { return TakeQueued(env); });
+void NotificationBatch::Deliver(const std::vector<NotificationBatch*>& batches) {
+  if (batches.empty()) return;
+  std::vector<JsNotification> notifications;
+  for (NotificationBatch* batch : batches) {
+    notifications.push_back({batch->kind_, [batch](Napi::Env env) { return batch->TakeQueued(env); }});
+  }
+  JsDispatcher::Notify(std::move(notifications));
 }
 
 Napi::Object NotificationBatch::TakeQueued(Napi::Env env) {

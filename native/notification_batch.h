@@ -31,7 +31,8 @@ class NotificationBatch {
 
  private:
   friend class DelayedDelivery;
-  void Deliver();
+  // The batches reach JS in one message, in one wake-up of its thread.
+  static void Deliver(const std::vector<NotificationBatch*>& batches);
   Napi::Object TakeQueued(Napi::Env env);
 
   const std::string kind_;
