@@ -61,7 +61,7 @@ export const initialize: Handler<'initialize'> = (args, { orthanc, tenants, faul
 export const started: Handler<'started'> = async (_args, { orthanc, tenants, mixing, runtimeTenants }) => {
   await runtimeTenants.load();
   await runtimeTenants.apply();
-  runtimeTenants.follow();
+  await runtimeTenants.follow();
   const names = await orthanc.getJson<string[]>('/modalities');
   for (const warning of unknownModalityWarnings(tenants.all, new Set(names))) orthanc.warning(warning);
   mixing.start();

@@ -2,7 +2,7 @@
 // /plugins/multitenant-dicom/tenants/{AET}), without a restart. They live in Orthanc's
 // database (src/tenant-store.ts: a global property on SQLite, a table of the plugin's own
 // on PostgreSQL, which every node of a cluster shares): they survive restarts, and every
-// node follows them (it reads them again every few seconds). Tenants of the
+// node follows them (it reads them again every few seconds; only on a shared index). Tenants of the
 // configuration file are not changed here.
 import type { TenantChange } from './audit.js';
 import type { ServerSpec, ServerState } from './bridge.js';
@@ -72,8 +72,13 @@ export class RuntimeTenants {
     return states;
   }
 
-  /** From now on, applies what another node changes. */
-  follow(): void {
+  /**
+   * From now on, applies what another node changes. Not on Orthanc's built-in SQLite
+   * index, which no other node opens: reading the tenants every few seconds would only
+   * wake the JavaScript thread.
+   */
+  async follow(): Promise<void> {
+    if (await this.orthanc.hasBuiltInIndex()) return;
     this.timer ??= setInterval(() => void this.serialized(() => this.followOnce()), FOLLOW_PERIOD_MS);
     this.timer.unref();
   }

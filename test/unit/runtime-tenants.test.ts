@@ -1,8 +1,9 @@
 // RuntimeTenants over its store (src/tenant-store.ts): a change is decided on the store's
 // text as the store hands it to the change (another node may have changed it), and a
 // store that cannot be reached is a 503 that says why.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ServerSpec } from '../../src/bridge.js';
+import type { NativeBridge } from '../../src/native.js';
 import { parseConfiguration } from '../../src/configuration.js';
 import { Orthanc } from '../../src/orthanc.js';
 import { RuntimeTenants, type TenantsListener } from '../../src/runtime-tenants.js';
@@ -14,8 +15,10 @@ import { refusingBridge } from '../support/fake-context.js';
 class MemoryStore implements TenantStore {
   readonly where = 'memory';
   failure: Error | undefined;
+  reads = 0;
   constructor(public text = '') {}
   async read(): Promise<string> {
+    this.reads++;
     if (this.failure) throw this.failure;
     return this.text;
   }
@@ -26,11 +29,22 @@ class MemoryStore implements TenantStore {
   }
 }
 
-function setUp(store: TenantStore) {
+/** A bridge whose GET /system says which index Orthanc has (DatabaseBackendPlugin: null for its built-in SQLite one). */
+function bridgeOverIndex(databaseBackendPlugin: string | null) {
+  return (log: (line: string) => void): NativeBridge => ({
+    ...refusingBridge(log),
+    restGet: async (uri) => {
+      if (uri !== '/system') throw new Error(`unexpected GET ${uri}`);
+      return Buffer.from(JSON.stringify({ DatabaseBackendPlugin: databaseBackendPlugin }));
+    },
+  });
+}
+
+function setUp(store: TenantStore, makeBridge: (log: (line: string) => void) => NativeBridge = refusingBridge) {
   const logs: string[] = [];
   const applied: ServerSpec[][] = [];
   const changes: string[] = [];
-  const bridge = refusingBridge((line) => logs.push(line));
+  const bridge = makeBridge((line) => logs.push(line));
   const tenants = new Tenants();
   tenants.configure(parseConfiguration({ MultitenantDicom: { Servers: [{ AET: 'CONFIGURED', Port: 4243, Labels: ['c'] }] } }));
   const native = {
@@ -91,5 +105,35 @@ describe('RuntimeTenants over its store', () => {
     expect(logs).toEqual([`error: multitenant-dicom: ${message}`, `error: multitenant-dicom: ${message}`]);
     expect(applied).toEqual([]);
     expect(changes).toEqual([]);
+  });
+});
+
+describe('RuntimeTenants following the changes of other nodes', () => {
+  afterEach(() => vi.useRealTimers());
+
+  async function readsWithin(runtime: RuntimeTenants, store: MemoryStore, milliseconds: number): Promise<number> {
+    vi.useFakeTimers();
+    await runtime.follow();
+    const before = store.reads;
+    await vi.advanceTimersByTimeAsync(milliseconds);
+    runtime.stop();
+    return store.reads - before;
+  }
+
+  it("on a database plugin's index (shared by a cluster's nodes), reads the store every few seconds and applies another node's change", async () => {
+    const store = new MemoryStore();
+    const { runtime, applied } = setUp(store, bridgeOverIndex('/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so'));
+    await runtime.load();
+    store.text = JSON.stringify({ Servers: [{ AET: 'HOSP_X', Port: 4400, Labels: ['x'] }] });
+    expect(await readsWithin(runtime, store, 10_000)).toBeGreaterThanOrEqual(3);
+    expect(applied.at(-1)?.map((spec) => spec.aet)).toEqual(['CONFIGURED', 'HOSP_X']);
+  });
+
+  it("on Orthanc's built-in SQLite index, which no other node opens, never reads the store again", async () => {
+    const store = new MemoryStore();
+    const { runtime, applied } = setUp(store, bridgeOverIndex(null));
+    await runtime.load();
+    expect(await readsWithin(runtime, store, 10_000)).toBe(0);
+    expect(applied).toEqual([]);
   });
 });
