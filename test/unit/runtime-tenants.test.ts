@@ -10,6 +10,7 @@ import { RuntimeTenants, type TenantsListener } from '../../src/runtime-tenants.
 import { TenantStoreError, type TenantStore } from '../../src/tenant-store.js';
 import { Tenants } from '../../src/tenants.js';
 import { refusingBridge } from '../support/fake-context.js';
+import { FakeOrthanc } from '../support/fake-orthanc.js';
 
 /** A store in memory, as PostgreSQL would hold it; `failure` makes every access fail. */
 class MemoryStore implements TenantStore {
@@ -29,15 +30,11 @@ class MemoryStore implements TenantStore {
   }
 }
 
-/** A bridge whose GET /system says which index Orthanc has (DatabaseBackendPlugin: null for its built-in SQLite one). */
-function bridgeOverIndex(databaseBackendPlugin: string | null) {
-  return (log: (line: string) => void): NativeBridge => ({
-    ...refusingBridge(log),
-    restGet: async (uri) => {
-      if (uri !== '/system') throw new Error(`unexpected GET ${uri}`);
-      return Buffer.from(JSON.stringify({ DatabaseBackendPlugin: databaseBackendPlugin }));
-    },
-  });
+/** Orthanc (the fake) whose GET /system says which index it has (DatabaseBackendPlugin: null for its built-in SQLite one). */
+function orthancOverIndex(databaseBackendPlugin: string | null) {
+  const fake = new FakeOrthanc();
+  fake.databaseBackendPlugin = databaseBackendPlugin;
+  return () => fake.bridge;
 }
 
 function setUp(store: TenantStore, makeBridge: (log: (line: string) => void) => NativeBridge = refusingBridge) {
@@ -122,7 +119,7 @@ describe('RuntimeTenants following the changes of other nodes', () => {
 
   it("on a database plugin's index (shared by a cluster's nodes), reads the store every few seconds and applies another node's change", async () => {
     const store = new MemoryStore();
-    const { runtime, applied } = setUp(store, bridgeOverIndex('/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so'));
+    const { runtime, applied } = setUp(store, orthancOverIndex('/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so'));
     await runtime.load();
     store.text = JSON.stringify({ Servers: [{ AET: 'HOSP_X', Port: 4400, Labels: ['x'] }] });
     expect(await readsWithin(runtime, store, 10_000)).toBeGreaterThanOrEqual(3);
@@ -131,7 +128,7 @@ describe('RuntimeTenants following the changes of other nodes', () => {
 
   it("on Orthanc's built-in SQLite index, which no other node opens, never reads the store again", async () => {
     const store = new MemoryStore();
-    const { runtime, applied } = setUp(store, bridgeOverIndex(null));
+    const { runtime, applied } = setUp(store, orthancOverIndex(null));
     await runtime.load();
     expect(await readsWithin(runtime, store, 10_000)).toBe(0);
     expect(applied).toEqual([]);
