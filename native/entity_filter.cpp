@@ -59,8 +59,10 @@ std::string QuestionKey(const Caller& caller, const char* detail) {
 // The answer inside a { answer, whileUnchanged } envelope (src/bridge.ts Remembered), or the value itself.
 FieldReader Unwrap(const FieldReader& result, ReuseCondition& condition) {
   if (!result.Value().IsObject() || result.Value().IsArray() || !result.Has("whileUnchanged")) return result;
-  condition.uri = result.Field("whileUnchanged").Field("uri").String();
-  condition.content = result.Field("whileUnchanged").Field("content").String();
+  const FieldReader reuse = result.Field("whileUnchanged");
+  condition.uri = reuse.Field("uri").String();
+  condition.content = reuse.Field("content").String();
+  condition.untilModalitiesChange = reuse.Has("modalities") && reuse.Field("modalities").Boolean();
   return result.Field("answer");
 }
 

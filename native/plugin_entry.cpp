@@ -8,6 +8,7 @@
 #include "js_dispatcher.h"
 #include "node_host.h"
 #include "notification_batch.h"
+#include "remembered_answers.h"
 #include "rest_routes.h"
 #include "server_registry.h"
 #include "sdk_bridge.h"
@@ -142,6 +143,7 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType change, OrthancPluginRes
     mtd::ServerRegistry::StopAll();
   } else {
     if (change == OrthancPluginChangeType_Deleted) mtd::ForgetKnownLabels();
+    if (change == OrthancPluginChangeType_UpdatedModalities) mtd::SignalModalitiesChanged();
     ForwardChange(change, level, resourceId);
   }
   return OrthancPluginErrorCode_Success;

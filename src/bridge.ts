@@ -130,10 +130,14 @@ export interface Requests {
   rest: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; query: Record<string, string>; body: string; deadline: number };
 }
 
-/** An answer the shim may reuse while GET `uri` reads exactly `content` (native/remembered_answers.h). */
+/**
+ * An answer the shim may reuse while GET `uri` reads exactly `content` (native/remembered_answers.h).
+ * `modalities`: `uri` is Orthanc's list of modalities, whose changes Orthanc signals to the shim
+ * (UpdatedModalities) before the call that made them returns: no GET is needed until one.
+ */
 export interface Remembered<T> {
   answer: T;
-  whileUnchanged: { uri: string; content: string };
+  whileUnchanged: { uri: string; content: string; modalities?: boolean };
 }
 
 /** What a C-STORE does without asking (native/store_handler.cpp), computed per tenant at start-up. */

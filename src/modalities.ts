@@ -2,7 +2,7 @@
 // also holds the modalities added at run time), and the one rule that finds "the
 // modality of an AET": the first one in the order of Orthanc's std::map of symbolic
 // names, compared as StrictAetComparison says.
-import type { DicomRequestType } from './bridge.js';
+import type { DicomRequestType, Remembered } from './bridge.js';
 import { isSameAet } from './configuration.js';
 import type { Handler } from './handler.js';
 import { isJsonObject } from './json.js';
@@ -38,9 +38,9 @@ const ALLOW_KEYS: Record<DicomRequestType, string> = {
 const REQUEST_TYPES = Object.keys(ALLOW_KEYS) as DicomRequestType[];
 
 /** The modalities as Orthanc has them now, and the condition under which a decision on them holds. */
-export async function readModalities(orthanc: Orthanc): Promise<{ modalities: RemoteModality[]; whileUnchanged: { uri: string; content: string } }> {
+export async function readModalities(orthanc: Orthanc): Promise<{ modalities: RemoteModality[]; whileUnchanged: Remembered<unknown>['whileUnchanged'] }> {
   const content = await orthanc.getText(MODALITIES_URI);
-  return { modalities: parseModalities(JSON.parse(content)), whileUnchanged: { uri: MODALITIES_URI, content } };
+  return { modalities: parseModalities(JSON.parse(content)), whileUnchanged: { uri: MODALITIES_URI, content, modalities: true } };
 }
 
 /** The answer of `GET /modalities?expand`, sorted by symbolic name as in Orthanc's std::map. */

@@ -6,6 +6,8 @@
 //   with what is stuck, and every request fails at once until JavaScript answers again;
 // - a C-MOVE of 5,000 instances, whose planning reads every instance, runs only a few
 //   REST calls at a time: another tenant's C-FIND is answered while it plans.
+// A permission JavaScript granted is remembered by the shim, without a REST call per
+// command, until Orthanc signals that its modalities changed.
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -69,6 +71,41 @@ const finalStatus = (result: DcmtkResult) => (result.stdout + result.stderr).mat
 /** Whether the C-FIND was answered with a failure status (not cut short by findscu's own timeout). */
 const failedByStatus = (result: DcmtkResult) => /^(Failed|Refused)/.test(finalStatus(result) ?? '');
 const succeeded = (result: DcmtkResult) => finalStatus(result) === 'Success';
+
+describe('a permission remembered until Orthanc signals that its modalities changed', () => {
+  let orthanc: RunningOrthanc;
+  let tenant: Tenant;
+  const MODALITIES_READ = /REST GET call on URI \/modalities\?expand/;
+  const tester = (allowFind: boolean) => ({ AET: CALLING, Host: '127.0.0.1', Port: 104, AllowFind: allowFind });
+
+  beforeAll(async () => {
+    const started = await startTwo(['REMEMBERS', 'UNUSED'], { DicomAlwaysAllowFind: false }, '');
+    orthanc = started.orthanc;
+    tenant = started.tenants[0]!;
+    expect(succeeded(await findStudies(tenant))).toBe(true);
+  }, 120_000);
+
+  it('later commands read no list of modalities: neither JavaScript nor the shim asks Orthanc', async () => {
+    const since = orthanc.log().length;
+    for (let round = 0; round < 3; round++) expect(succeeded(await findStudies(tenant))).toBe(true);
+    expect(orthanc.log().slice(since)).not.toMatch(MODALITIES_READ);
+  });
+
+  it('a modality changed through REST applies to the next command, and its new permission is remembered', async () => {
+    expect((await orthanc.rest('PUT', '/modalities/tester', tester(false))).status).toBe(200);
+    expect(succeeded(await findStudies(tenant))).toBe(false);
+    expect((await orthanc.rest('PUT', '/modalities/tester', tester(true))).status).toBe(200);
+    expect(succeeded(await findStudies(tenant))).toBe(true);
+    const since = orthanc.log().length;
+    expect(succeeded(await findStudies(tenant))).toBe(true);
+    expect(orthanc.log().slice(since)).not.toMatch(MODALITIES_READ);
+  });
+
+  it('a modality deleted through REST is refused at the next command', async () => {
+    expect((await orthanc.rest('DELETE', '/modalities/tester')).status).toBe(200);
+    expect(succeeded(await findStudies(tenant))).toBe(false);
+  });
+});
 
 describe('a handler that never answers (MTD_FAULT_INJECTION=hang:find@HUNG)', () => {
   let orthanc: RunningOrthanc;
